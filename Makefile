@@ -1,0 +1,87 @@
+# Entry points for people and CI. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# The machine's Python 3.11; uv must never download an interpreter (it cannot, offline).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := python3 -m uv
+RUN := $(UV) run --frozen
+# Where built binaries (control plane, helm, kubectl, base images) are cached, by version.
+export CREDIT_MONITORING_CACHE ?= $(HOME)/.cache/credit-model-monitoring
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: .venv/.synced ## install everything: uv, Python dependencies, system packages
+.venv/.synced: pyproject.toml uv.lock app/pyproject.toml operator/pyproject.toml store/pyproject.toml hack/localkube/pyproject.toml
+	@python3 -m uv --version 2>/dev/null | grep -q "$(UV_VERSION)" || python3 -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@bash hack/install-system-deps.sh
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+.PHONY: demo
+demo: setup ## the whole product on this machine: API, operator, drift job, Prometheus, Alertmanager
+	$(RUN) python -m demo
+
+.PHONY: serve
+serve: setup ## run the credit API alone (SQLite prediction log by default)
+	$(RUN) credit-api serve
+
+.PHONY: test
+test: setup lint typecheck ## every test: lint, types, unit, real servers, control plane, end to end
+	$(RUN) pytest
+
+.PHONY: test-fast
+test-fast: setup ## unit tests only (no servers, no cluster, no images)
+	$(RUN) pytest -m "not postgres and not prometheus and not cluster and not images and not browser and not e2e"
+
+.PHONY: lint
+lint: setup ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+.PHONY: fmt
+fmt: setup ## format and auto-fix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: typecheck
+typecheck: setup ## mypy strict over every package
+	$(RUN) mypy
+
+.PHONY: local-cluster-up
+local-cluster-up: setup ## start a local Kubernetes control plane (built from Go modules on first use)
+	$(RUN) localkube up
+
+.PHONY: local-cluster-down
+local-cluster-down: setup ## stop the local control plane
+	$(RUN) localkube down
+
+.PHONY: bench-api
+bench-api: setup ## throughput and latency of the API against its baselines
+	$(RUN) python app/bench/bench_api.py
+
+.PHONY: bench-drift
+bench-drift: setup ## drift job on 10k/100k/1M rows against plain Evidently
+	$(RUN) python operator/bench/bench_drift.py
+
+.PHONY: bench-operator
+bench-operator: setup ## operator convergence time, resync writes and memory
+	$(RUN) python operator/bench/bench_operator.py
+
+.PHONY: images
+images: setup ## build the app, operator and drift-job images with buildah (no Docker needed)
+	bash hack/images/build.sh
+
+.PHONY: dev
+dev: ## kind cluster + tilt up (needs Docker, kind and tilt on your machine)
+	bash hack/kind/dev-up.sh
+
+.PHONY: dev-down
+dev-down: ## delete the kind cluster made by `make dev`
+	bash hack/kind/dev-down.sh

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and `make demo` run for real: PostgreSQL, Prometheus
+# (with promtool), Alertmanager, podman/buildah (images without a Docker engine), Chromium (to
+# look at reports and dashboards), wrk (load generator) and debootstrap (local base images).
+# Idempotent: installs only what is missing, and says what it could not install and why.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A wanted=(
+  [pg_ctl]=postgresql
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [podman]=podman
+  [buildah]=buildah
+  [chromium]=chromium
+  [wrk]=wrk
+  [debootstrap]=debootstrap
+)
+
+have() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/lib/postgresql/15/bin/$1" ] || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]
+}
+
+missing=()
+for cmd in "${!wanted[@]}"; do
+  have "$cmd" || missing+=("${wanted[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# The Debian services must not start on their own: the tests start their own instances on free ports.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get install -y -qq --no-install-recommends "${missing[@]}" uidmap fuse-overlayfs slirp4netns containernetworking-plugins >/dev/null
+echo "system packages installed"
