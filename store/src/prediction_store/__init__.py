@@ -1,1 +1,37 @@
+"""The prediction store: the schema model services write and the drift job reads."""
 
+from prediction_store.engine import create_store_engine, normalise_url
+from prediction_store.migrate import current_revision, head_revision, upgrade
+from prediction_store.queries import count_window, feature_columns, select_reference, select_window
+from prediction_store.registry import (
+    FeatureKind,
+    FeatureSpec,
+    ModelRegistration,
+    RegisteredModel,
+    get_model,
+    register_model,
+)
+from prediction_store.schema import feedback, metadata, models, predictions, reference_rows
+
+__all__ = [
+    "FeatureKind",
+    "FeatureSpec",
+    "ModelRegistration",
+    "RegisteredModel",
+    "count_window",
+    "create_store_engine",
+    "current_revision",
+    "feature_columns",
+    "feedback",
+    "get_model",
+    "head_revision",
+    "metadata",
+    "models",
+    "normalise_url",
+    "predictions",
+    "reference_rows",
+    "register_model",
+    "select_reference",
+    "select_window",
+    "upgrade",
+]

@@ -1,0 +1,95 @@
+"""Typed reads of feature windows: one query, columns extracted and cast by the database.
+
+The features live in a JSON column; extracting them in SQL (->> on PostgreSQL, json_extract
+on SQLite) hands the reader typed columns without a per-row Python loop. A key missing from a
+record reads as NULL, so a feature absent from the current data shows up as missing values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from prediction_store.registry import FeatureSpec
+from prediction_store.schema import predictions, reference_rows
+
+# SQLite's random() is a signed 64-bit integer; this scales it to [0, 1).
+_SQLITE_RANDOM_SPAN = 18446744073709551616.0
+
+
+def feature_columns(
+    features: sa.ColumnElement[object], specs: Sequence[FeatureSpec]
+) -> list[sa.ColumnElement[object]]:
+    """One typed, labelled column per feature: float for numerical, text for categorical."""
+    columns: list[sa.ColumnElement[object]] = []
+    for spec in specs:
+        element = features[spec.name]
+        typed = element.as_float() if spec.kind == "numerical" else element.as_string()
+        columns.append(typed.label(spec.name))
+    return columns
+
+
+def select_reference(
+    model: str, version: str, specs: Sequence[FeatureSpec]
+) -> sa.Select[tuple[object, ...]]:
+    """The reference sample of one model version."""
+    return (
+        sa.select(*feature_columns(reference_rows.c.features, specs))
+        .where(reference_rows.c.model == model, reference_rows.c.version == version)
+        .order_by(reference_rows.c.row_id)
+    )
+
+
+def window_filter(
+    model: str, version: str | None, start: datetime, end: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """Predictions of one model (and version, when given) made in [start, end)."""
+    conditions = [
+        predictions.c.model == model,
+        predictions.c.created_at >= start,
+        predictions.c.created_at < end,
+    ]
+    if version is not None:
+        conditions.append(predictions.c.version == version)
+    return conditions
+
+
+def count_window(
+    model: str, version: str | None, start: datetime, end: datetime
+) -> sa.Select[tuple[int]]:
+    return (
+        sa.select(sa.func.count())
+        .select_from(predictions)
+        .where(*window_filter(model, version, start, end))
+    )
+
+
+def select_window(
+    model: str,
+    version: str | None,
+    start: datetime,
+    end: datetime,
+    specs: Sequence[FeatureSpec],
+    *,
+    dialect: str,
+    sample_fraction: float | None = None,
+) -> sa.Select[tuple[object, ...]]:
+    """The features of the predictions in the window, optionally a uniform random sample.
+
+    Sampling happens in the database (a Bernoulli draw per row), so a window of millions of
+    rows never crosses the wire whole.
+    """
+    query = sa.select(*feature_columns(predictions.c.features, specs)).where(
+        *window_filter(model, version, start, end)
+    )
+    if sample_fraction is not None and sample_fraction < 1.0:
+        query = query.where(_uniform_random(dialect) < sample_fraction)
+    return query
+
+
+def _uniform_random(dialect: str) -> sa.ColumnElement[float]:
+    if dialect == "sqlite":
+        return sa.func.random() / _SQLITE_RANDOM_SPAN + 0.5
+    return sa.func.random()
