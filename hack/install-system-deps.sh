@@ -13,6 +13,8 @@ declare -A wanted=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [podman]=podman
   [buildah]=buildah
+  # podman's runtime for the image tests: crun fails on hybrid cgroup hosts
+  [runc]=runc
   [chromium]=chromium
   [wrk]=wrk
   [debootstrap]=debootstrap
