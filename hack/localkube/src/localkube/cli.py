@@ -1,0 +1,122 @@
+"""`localkube`: start and stop a local control plane for people, build the binaries, print paths.
+
+localkube up        start (or find) the control plane; print `export KUBECONFIG=...`
+localkube down      stop it, from any shell
+localkube status    is it running, where
+localkube build     build (or reuse) every pinned binary: control plane, kubectl, helm
+localkube paths     the cached binaries' paths (building the missing ones)
+localkube crds      the prometheus-operator CRD files
+localkube generate-go-modules   rewrite hack/k8s/*/go.mod and go.sum from versions.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from localkube.build import ALL_BINARIES, ensure_binaries
+from localkube.cluster import ClusterState, describe, start_cluster, stop_cluster
+from localkube.crds import prometheus_operator_crd_paths
+from localkube.errors import LocalkubeError
+from localkube.gomod import generate_all
+from localkube.kube import Kube
+from localkube.paths import state_dir
+from localkube.tools import kubectl_binary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localkube", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="the cluster's folder (default: $CREDIT_MONITORING_CACHE/localkube)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the control plane (detached) and install the CRDs")
+    commands.add_parser("down", help="stop the control plane started by `up`")
+    commands.add_parser("status", help="whether the control plane runs, and where")
+    commands.add_parser("build", help="build or reuse every pinned binary")
+    commands.add_parser("paths", help="print the cached binaries' paths as JSON")
+    commands.add_parser("crds", help="print the prometheus-operator CRD files")
+    commands.add_parser("generate-go-modules", help="regenerate hack/k8s/*/go.mod and go.sum")
+    arguments = parser.parse_args(argv)
+    directory: Path = arguments.dir or state_dir()
+    try:
+        return int(_COMMANDS[arguments.command](directory))
+    except LocalkubeError as error:
+        print(f"localkube: {error}", file=sys.stderr)
+        return 1
+
+
+def up(directory: Path) -> int:
+    state = ClusterState.load(directory)
+    if state is not None and state.running():
+        print(f"localkube: already running at {state.server}", file=sys.stderr)
+    else:
+        if state is not None:
+            stop_cluster(state)  # a half-dead cluster from before: clear it out first
+        state = start_cluster(directory, die_with_parent=False)
+        cluster = Kube(state.kubeconfig, kubectl_binary(), local=True)
+        try:
+            cluster.install_prometheus_operator_crds()
+        finally:
+            cluster.close()
+    print(f"export KUBECONFIG={state.kubeconfig}")
+    return 0
+
+
+def down(directory: Path) -> int:
+    state = ClusterState.load(directory)
+    if state is None:
+        print("localkube: no control plane is running", file=sys.stderr)
+        return 0
+    stop_cluster(state)
+    print(f"localkube: stopped the control plane at {state.server}", file=sys.stderr)
+    return 0
+
+
+def status(directory: Path) -> int:
+    state = ClusterState.load(directory)
+    if state is None or not state.running():
+        print("localkube: not running", file=sys.stderr)
+        return 1
+    print(json.dumps(describe(state), indent=2))
+    return 0
+
+
+def build(_: Path) -> int:
+    ensure_binaries(ALL_BINARIES)
+    return 0
+
+
+def paths(_: Path) -> int:
+    found = ensure_binaries(ALL_BINARIES)
+    print(json.dumps({name: str(path) for name, path in found.items()}, indent=2))
+    return 0
+
+
+def crds(_: Path) -> int:
+    for path in prometheus_operator_crd_paths():
+        print(path)
+    return 0
+
+
+def generate_go_modules(_: Path) -> int:
+    for written in generate_all():
+        print(f"localkube: wrote {written}/go.mod and go.sum", file=sys.stderr)
+    return 0
+
+
+_COMMANDS = {
+    "up": up,
+    "down": down,
+    "status": status,
+    "build": build,
+    "paths": paths,
+    "crds": crds,
+    "generate-go-modules": generate_go_modules,
+}

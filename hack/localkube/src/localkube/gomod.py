@@ -1,0 +1,91 @@
+"""Generate our wrapper go.mod files from the published upstream go.mod files.
+
+The Kubernetes module cannot be required as is: its go.mod requires its staging modules
+(``k8s.io/api``, ``k8s.io/apiserver``, ...) at ``v0.0.0`` and resolves them by relative
+``replace`` directives that only work inside its repository. The wrapper derives that list from
+the published go.mod and replaces each with the matching published release, so nothing is
+copied by hand and a version bump is one edit in ``versions.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from localkube.gotool import go_command, go_env
+from localkube.paths import go_modules_dir
+from localkube.versions import WRAPPER_MODULES, WrapperModule, staging_version
+
+GENERATED_FILES = ("go.mod", "go.sum")
+
+
+def download_go_mod(module: str, version: str) -> dict[str, Any]:
+    """The upstream go.mod as `go mod edit -json` parses it (the Go toolchain's own parser)."""
+    listed = _go_json(["list", "-m", "-json", f"{module}@{version}"], cwd=None)
+    go_mod_path = listed.get("GoMod")
+    if not go_mod_path:
+        raise RuntimeError(f"the Go module proxy returned no go.mod for {module}@{version}")
+    return _go_json(["mod", "edit", "-json", str(go_mod_path)], cwd=None)
+
+
+def staging_modules(upstream_go_mod: dict[str, Any]) -> list[str]:
+    """The modules the upstream go.mod requires at v0.0.0 (Kubernetes' staging modules)."""
+    requires = upstream_go_mod.get("Require") or []
+    return sorted(r["Path"] for r in requires if r["Version"] == "v0.0.0")
+
+
+def edit_arguments(spec: WrapperModule, upstream_go_mod: dict[str, Any]) -> list[str]:
+    """The `go mod edit` flags that turn an empty go.mod into the wrapper (before tidy)."""
+    arguments = [f"-go={upstream_go_mod['Go']}", f"-require={spec.upstream}@{spec.version}"]
+    arguments += [f"-godebug={d['Key']}={d['Value']}" for d in upstream_go_mod.get("GoDebug") or []]
+    if spec.pin_staging:
+        published = staging_version(spec.version)
+        arguments += [f"-replace={m}={m}@{published}" for m in staging_modules(upstream_go_mod)]
+    arguments += [f"-tool={tool}" for tool in spec.tools]
+    return arguments
+
+
+def generate(spec: WrapperModule, destination: Path) -> None:
+    """Write go.mod and go.sum for ``spec`` into ``destination`` (runs `go mod tidy`)."""
+    upstream_go_mod = download_go_mod(spec.upstream, spec.version)
+    with tempfile.TemporaryDirectory(prefix=f"wrapper-{spec.directory}-") as scratch:
+        work = Path(scratch)
+        _run_go(["mod", "init", spec.module_path], cwd=work)
+        _run_go(["mod", "edit", *edit_arguments(spec, upstream_go_mod)], cwd=work)
+        _run_go(["mod", "tidy"], cwd=work)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in GENERATED_FILES:
+            shutil.copyfile(work / name, destination / name)
+
+
+def generate_all(root: Path | None = None) -> list[Path]:
+    """Regenerate every wrapper module under ``root`` (default: the repository's hack/k8s)."""
+    base = root if root is not None else go_modules_dir()
+    written = []
+    for spec in WRAPPER_MODULES:
+        generate(spec, base / spec.directory)
+        written.append(base / spec.directory)
+    return written
+
+
+def _run_go(arguments: list[str], cwd: Path | None) -> str:
+    completed = subprocess.run(
+        [go_command(), *arguments],
+        cwd=cwd,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"go {' '.join(arguments)} failed:\n{completed.stderr.strip()}")
+    return completed.stdout
+
+
+def _go_json(arguments: list[str], cwd: Path | None) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(_run_go(arguments, cwd))
+    return parsed
