@@ -1,0 +1,59 @@
+"""Request dependencies: the running service's parts, typed, or a 503 when not there yet."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, status
+
+from credit_api.config import Settings
+from credit_api.metrics import Metrics
+from credit_api.model_loading import LoadedModel
+from credit_api.prediction_log import PredictionLogWriter
+from credit_api.runtime import Runtime
+from credit_api.service import Predictor
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_metrics(runtime: RuntimeDep) -> Metrics:
+    return runtime.metrics
+
+
+def get_predictor(runtime: RuntimeDep) -> Predictor:
+    if runtime.predictor is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the model is not loaded yet")
+    return runtime.predictor
+
+
+def get_model(predictor: Annotated[Predictor, Depends(get_predictor)]) -> LoadedModel:
+    return predictor.model
+
+
+def get_store_engine(runtime: RuntimeDep) -> sa.Engine:
+    if runtime.engine is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the prediction store is disabled")
+    return runtime.engine
+
+
+def get_writer(runtime: RuntimeDep) -> PredictionLogWriter | None:
+    return runtime.writer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+StoreEngineDep = Annotated[sa.Engine, Depends(get_store_engine)]
+WriterDep = Annotated[PredictionLogWriter | None, Depends(get_writer)]

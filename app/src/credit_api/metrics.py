@@ -1,0 +1,121 @@
+"""Every Prometheus metric the service exports, defined once on a registry of its own.
+
+Each app instance gets a fresh `CollectorRegistry`, so tests (and several apps in one
+process) never share counters. Names and labels follow docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+# Every latency-SLO threshold a ModelMonitor may name is a bucket boundary (contracts.md).
+REQUEST_DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+DROP_REASONS = ("queue_full", "rejected", "shutdown")
+LOAD_RESULTS = ("success", "failure")
+ERROR_KINDS = ("validation", "body_too_large", "unhandled", "store")
+# The one label for requests that match no route, so scanners cannot mint new series.
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class Metrics:
+    """The service's metric objects, registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "credit_api_requests",
+            "HTTP requests answered, by route template and status code.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "credit_api_request_duration_seconds",
+            "Time from receiving a request to sending the end of its response.",
+            ["method", "route"],
+            buckets=REQUEST_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "credit_api_predictions",
+            "Applications scored, by decision.",
+            ["model", "version", "decision"],
+            registry=r,
+        )
+        self.prediction_score = Histogram(
+            "credit_api_prediction_score",
+            "Predicted probability of default.",
+            ["model", "version"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.model_loaded = Gauge(
+            "credit_api_model_loaded",
+            "1 when this model version is loaded and serving.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.model_load_attempts = Counter(
+            "credit_api_model_load_attempts",
+            "Attempts to load (or train, on first start) the model bundle.",
+            ["result"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "credit_api_errors",
+            "Requests that failed, by kind (validation, body_too_large, unhandled, store).",
+            ["kind"],
+            registry=r,
+        )
+        self.log_written = Counter(
+            "credit_api_prediction_log_written",
+            "Prediction records committed to the prediction store.",
+            registry=r,
+        )
+        self.log_dropped = Counter(
+            "credit_api_prediction_log_dropped",
+            "Prediction records given up on, by reason (queue_full, rejected, shutdown).",
+            ["reason"],
+            registry=r,
+        )
+        self.log_queue_depth = Gauge(
+            "credit_api_prediction_log_queue_depth",
+            "Prediction records waiting to be written (including a batch being retried).",
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "credit_api_prediction_store_up",
+            "1 when the prediction store accepted the last write or health check.",
+            registry=r,
+        )
+        # Series that alerts take rate() of exist from the start, at zero.
+        for reason in DROP_REASONS:
+            self.log_dropped.labels(reason)
+        for result in LOAD_RESULTS:
+            self.model_load_attempts.labels(result)
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind)
+
+    def track_queue_depth(self, depth: Callable[[], float]) -> None:
+        self.log_queue_depth.set_function(depth)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_duration.labels(method, route).observe(seconds)

@@ -1,0 +1,404 @@
+"""The prediction log: a bounded queue of prediction records, written in batches by a thread.
+
+The request path only appends to an in-memory queue (microseconds, never blocks on I/O). A
+background thread prepares the store (schema migration, model registration), then takes up to
+`batch_size` records at a time, waiting at most `flush_interval` for a batch to fill, and inserts
+them in one statement. Writes are idempotent (`ON CONFLICT DO NOTHING` on the request id), so a
+batch whose commit succeeded but whose acknowledgement was lost can be retried safely.
+
+Nothing is lost silently:
+- the queue holds at most `max_queue` records, counting a batch being retried; a record that
+  does not fit is dropped with reason `queue_full` (counted, and logged at most every 10 s);
+- a batch that fails on a connection error is retried with exponential backoff for as long
+  as it takes, while new records queue up behind it within the bound;
+- a record the database refuses (not a connection error) is retried alone a few times and then
+  dropped with reason `rejected`;
+- on shutdown the queue is flushed for up to a deadline; what remains is dropped as `shutdown`.
+So written + dropped + depth always equals the number of records submitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from credit_api.metrics import Metrics
+from prediction_store import predictions
+
+log = logging.getLogger(__name__)
+
+# A refused record is retried alone this many times before it is dropped as `rejected`.
+REJECT_AFTER_ATTEMPTS = 3
+DROP_LOG_INTERVAL_SECONDS = 10.0
+FIRST_BACKOFF_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    request_id: str
+    created_at: datetime
+    model: str
+    version: str
+    features: Mapping[str, Any]
+    score: float
+    decision: str
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+            "model": self.model,
+            "version": self.version,
+            "features": self.features,
+            "score": self.score,
+            "decision": self.decision,
+        }
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store did not answer in time."""
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Errors worth retrying forever: the database is down, restarting or unreachable."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
+
+
+class PredictionLogWriter:
+    """Bounded, batched, non-blocking writer of prediction records to the prediction store."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        setup: Callable[[sa.Engine], None] = lambda _engine: None,
+        metrics: Metrics | None = None,
+        max_queue: int = 20_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+        retry_max: float = 5.0,
+        health_interval: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._setup = setup
+        self._metrics = metrics
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._retry_max = retry_max
+        self._health_interval = health_interval
+        self._insert = _insert_ignoring_duplicates(engine.dialect.name)
+
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the worker waits for records
+        self._progress = threading.Condition(self._lock)  # flushers wait for batches
+        self._queue: deque[PredictionRecord] = deque()
+        self._in_flight: list[PredictionRecord] = []
+        self._pending_ids: set[str] = set()
+        self._flush_requested = False
+        self._stopping = False
+        self._deadline = float("inf")
+        self._abandoned = False
+        self._thread: threading.Thread | None = None
+
+        self.submitted = 0
+        self.written = 0
+        self.dropped: dict[str, int] = {"queue_full": 0, "rejected": 0, "shutdown": 0}
+        self.store_ready = False
+        self.store_up = False
+        self.last_error: str | None = None
+        self._unlogged_drops = 0
+        self._last_drop_log = 0.0
+        if metrics is not None:
+            metrics.track_queue_depth(lambda: self.depth)
+            metrics.store_up.set(0)
+
+    # -- the request path ------------------------------------------------------------------
+
+    def submit(self, records: Iterable[PredictionRecord]) -> int:
+        """Queue records for writing; returns how many were accepted (the rest are dropped)."""
+        accepted = dropped = 0
+        with self._lock:
+            room = 0 if self._stopping else self._max_queue - self.depth
+            was_empty = not self._queue
+            for record in records:
+                if accepted < room:
+                    self._queue.append(record)
+                    self._pending_ids.add(record.request_id)
+                    accepted += 1
+                else:
+                    dropped += 1
+            self.submitted += accepted + dropped
+            if accepted and (was_empty or len(self._queue) >= self._batch_size):
+                self._work.notify()
+            reason = "shutdown" if self._stopping else "queue_full"
+        if dropped:
+            self._count_dropped(reason, dropped)
+        return accepted
+
+    @property
+    def depth(self) -> int:
+        """Records accepted and not yet written or dropped."""
+        return len(self._queue) + len(self._in_flight)
+
+    def is_pending(self, request_id: str) -> bool:
+        return request_id in self._pending_ids
+
+    def flush_record(self, request_id: str, timeout: float) -> bool:
+        """Hurry the batch holding `request_id` and wait until it leaves the queue.
+
+        Returns False when it is still queued after `timeout` (the store is down or slow).
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._flush_requested = True
+            self._work.notify()
+            while request_id in self._pending_ids:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(remaining)
+        return True
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Flush what is queued for up to `timeout` seconds; drop (and count) the rest."""
+        with self._lock:
+            self._stopping = True
+            self._deadline = time.monotonic() + timeout
+            self._work.notify()
+        if self._thread is not None:
+            self._thread.join(timeout + 1.0)
+            if self._thread.is_alive():
+                # Stuck inside a database call: give up on everything still held.
+                with self._lock:
+                    self._abandoned = True
+                    left = len(self._queue) + len(self._in_flight)
+                    self._queue.clear()
+                    self._in_flight = []
+                    self._pending_ids.clear()
+                if left:
+                    self._count_dropped("shutdown", left)
+        self._flush_drop_log(force=True)
+        log.info("prediction log stopped: %d written, dropped %s", self.written, self.dropped)
+
+    # -- the worker thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = FIRST_BACKOFF_SECONDS
+        while True:
+            if not self.store_ready:
+                if self._stopping and self.depth == 0:
+                    return
+                if self._past_deadline():
+                    self._drop_everything()
+                    return
+                if not self._try(self._prepare_store):
+                    backoff = self._sleep(backoff)
+                    continue
+                backoff = FIRST_BACKOFF_SECONDS
+            batch = self._next_batch()
+            if batch is None:
+                return
+            if not batch:
+                self._health_check()
+                continue
+            backoff = FIRST_BACKOFF_SECONDS
+            while not self._write(batch):
+                if self._past_deadline():
+                    self._drop_everything()
+                    return
+                backoff = self._sleep(backoff)
+
+    def _next_batch(self) -> list[PredictionRecord] | None:
+        """Up to batch_size records; [] after an idle health interval; None when finished."""
+        with self._lock:
+            if not self._queue:
+                if self._stopping:
+                    return None
+                self._work.wait(self._health_interval)
+                if not self._queue:
+                    return None if self._stopping else []
+            # Let a batch fill, unless it is full, someone waits for it, or we are stopping.
+            linger_until = time.monotonic() + self._flush_interval
+            while (
+                len(self._queue) < self._batch_size
+                and not self._flush_requested
+                and not self._stopping
+            ):
+                remaining = linger_until - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._work.wait(remaining)
+            self._flush_requested = False
+            size = min(self._batch_size, len(self._queue))
+            self._in_flight = [self._queue.popleft() for _ in range(size)]
+            return self._in_flight
+
+    def _write(self, batch: list[PredictionRecord]) -> bool:
+        """Insert the batch; True when it is settled (written or rejected), False to retry."""
+        try:
+            self._insert_rows(batch)
+        except sa.exc.SQLAlchemyError as error:
+            if is_connection_error(error):
+                self._store_failed(error)
+                return False
+            log.warning("store refused a batch of %d (%s); writing one by one", len(batch), error)
+            return self._write_one_by_one(batch)
+        self._settle(batch, written=len(batch))
+        return True
+
+    def _write_one_by_one(self, batch: list[PredictionRecord]) -> bool:
+        while batch:
+            record = batch[0]
+            for attempt in range(1, REJECT_AFTER_ATTEMPTS + 1):
+                try:
+                    self._insert_rows([record])
+                except sa.exc.SQLAlchemyError as error:
+                    if is_connection_error(error):
+                        self._store_failed(error)
+                        return False  # the rest is retried as a batch
+                    if attempt == REJECT_AFTER_ATTEMPTS:
+                        log.error(
+                            "dropping record %s refused by the store: %s", record.request_id, error
+                        )
+                        self._settle([record], rejected=1)
+                else:
+                    self._settle([record], written=1)
+                    break
+            batch = batch[1:]
+        return True
+
+    def _insert_rows(self, batch: list[PredictionRecord]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(self._insert, [record.row() for record in batch])
+        self._store_ok()
+
+    def _settle(
+        self, records: list[PredictionRecord], *, written: int = 0, rejected: int = 0
+    ) -> None:
+        with self._lock:
+            if self._abandoned:
+                return
+            for record in records:
+                self._pending_ids.discard(record.request_id)
+            settled = {id(record) for record in records}
+            self._in_flight = [r for r in self._in_flight if id(r) not in settled]
+            self.written += written
+            self._progress.notify_all()
+        if written and self._metrics is not None:
+            self._metrics.log_written.inc(written)
+        if rejected:
+            self._count_dropped("rejected", rejected)
+
+    def _drop_everything(self) -> None:
+        with self._lock:
+            left = len(self._queue) + len(self._in_flight)
+            self._queue.clear()
+            self._in_flight = []
+            self._pending_ids.clear()
+            self._progress.notify_all()
+        if left:
+            log.error("shutdown deadline passed: dropping %d prediction records", left)
+            self._count_dropped("shutdown", left)
+
+    def _prepare_store(self) -> None:
+        self._setup(self._engine)
+        self.store_ready = True
+        self._store_ok()
+        log.info("prediction store ready")
+
+    def _health_check(self) -> None:
+        def ping() -> None:
+            with self._engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+            self._store_ok()
+
+        self._try(ping)
+
+    def _try(self, action: Callable[[], None]) -> bool:
+        try:
+            action()
+        except Exception as error:  # any failure means "store not usable now"
+            self._store_failed(error)
+            return False
+        return True
+
+    def _store_ok(self) -> None:
+        if not self.store_up:
+            self.store_up = True
+            self.last_error = None
+            if self._metrics is not None:
+                self._metrics.store_up.set(1)
+
+    def _store_failed(self, error: BaseException) -> None:
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        if self.store_up or self.last_error is None:
+            log.warning("prediction store unavailable: %s", message)
+        self.store_up = False
+        self.last_error = message
+        if self._metrics is not None:
+            self._metrics.store_up.set(0)
+
+    def _sleep(self, backoff: float) -> float:
+        """Wait `backoff` (with jitter), or less when the shutdown deadline comes first.
+
+        New records wake the condition too; they must not cut the backoff short.
+        """
+        end = time.monotonic() + backoff * (0.5 + random.random())  # noqa: S311 - jitter
+        with self._lock:
+            while (remaining := min(end, self._deadline) - time.monotonic()) > 0:
+                self._work.wait(remaining)
+        return min(backoff * 2, self._retry_max)
+
+    def _past_deadline(self) -> bool:
+        return self._stopping and time.monotonic() >= self._deadline
+
+    def _count_dropped(self, reason: str, count: int) -> None:
+        with self._lock:
+            self.dropped[reason] += count
+            self._unlogged_drops += count
+        if self._metrics is not None:
+            self._metrics.log_dropped.labels(reason).inc(count)
+        self._flush_drop_log()
+
+    def _flush_drop_log(self, *, force: bool = False) -> None:
+        """Report drops at most every DROP_LOG_INTERVAL_SECONDS, so a flood cannot flood logs."""
+        with self._lock:
+            now = time.monotonic()
+            due = force or now - self._last_drop_log >= DROP_LOG_INTERVAL_SECONDS
+            if not self._unlogged_drops or not due:
+                return
+            count, self._unlogged_drops, self._last_drop_log = self._unlogged_drops, 0, now
+            totals = dict(self.dropped)
+        log.warning(
+            "dropped %d prediction records since the last report (totals %s; queue bound %d)",
+            count,
+            totals,
+            self._max_queue,
+        )
+
+
+def _insert_ignoring_duplicates(dialect: str) -> sa.Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
+    return predictions.insert()

@@ -1,0 +1,69 @@
+"""POST /api/v1/predict and /api/v1/predict/batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from credit_api.deps import PredictorDep
+from credit_api.schemas import (
+    BatchPredictionRequest,
+    BatchPredictionResponse,
+    CreditApplication,
+    ErrorResponse,
+    Prediction,
+    PredictionResponse,
+    batch_request_model,
+)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The request body is too large."},
+    503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
+}
+
+
+def create_router(max_batch_size: int) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["predictions"], responses=ERROR_RESPONSES)
+
+    @router.post("/predict", summary="Score one credit application")
+    async def predict(
+        application: CreditApplication, predictor: PredictorDep
+    ) -> PredictionResponse:
+        """The decision (good or bad credit) and the probability of default."""
+        [result] = predictor.predict([application.model_dump()])
+        return PredictionResponse(
+            request_id=result.request_id,
+            decision=result.decision,
+            probability_of_default=result.probability_of_default,
+            model=predictor.model.name,
+            version=predictor.model.version,
+        )
+
+    async def predict_batch(
+        body: BatchPredictionRequest, predictor: PredictorDep
+    ) -> BatchPredictionResponse:
+        """One prediction per application, in order, each with its own request id."""
+        results = predictor.predict([application.model_dump() for application in body.applications])
+        return BatchPredictionResponse(
+            model=predictor.model.name,
+            version=predictor.model.version,
+            predictions=[
+                Prediction(
+                    request_id=r.request_id,
+                    decision=r.decision,
+                    probability_of_default=r.probability_of_default,
+                )
+                for r in results
+            ],
+        )
+
+    # The body class carries the configured size limit (so OpenAPI shows it): built here.
+    predict_batch.__annotations__["body"] = batch_request_model(max_batch_size)
+    router.add_api_route(
+        "/predict/batch",
+        predict_batch,
+        methods=["POST"],
+        summary=f"Score up to {max_batch_size} credit applications at once",
+    )
+    return router
