@@ -1,0 +1,123 @@
+"""Helpers of the chart tests: where the charts are, and `helm template` as Python objects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = REPO / "charts"
+CHART_NAMES = ("credit-api", "monitoring")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(message: str) -> NoReturn:
+    """A missing tool fails the test in CI and skips it elsewhere, saying what is missing."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+def ci_values_files(chart: str) -> list[Path]:
+    return sorted((CHARTS / chart / "ci").glob("*-values.yaml"))
+
+
+def chart_variants() -> list[tuple[str, Path | None]]:
+    """Every chart with its defaults and with each of its ci/*-values.yaml."""
+    return [(chart, values) for chart in CHART_NAMES for values in [None, *ci_values_files(chart)]]
+
+
+def variant_id(variant: tuple[str, Path | None]) -> str:
+    chart, values = variant
+    return f"{chart}-{values.stem if values else 'defaults'}"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus the YAML 1.1 `=` (value) scalar some CRDs list as an enum."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _Loader.construct_yaml_str)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
+def kubernetes_version() -> str:
+    """The Kubernetes version the control plane runs, which helm renders for (Capabilities)."""
+    from localkube.versions import KUBERNETES_VERSION  # noqa: PLC0415
+
+    return KUBERNETES_VERSION
+
+
+class HelmError(Exception):
+    """helm exited non-zero; the message is its stderr."""
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: Path
+    work: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.binary), *args], capture_output=True, text=True, check=False, timeout=120
+        )
+
+    def values_args(self, values_file: Path | None, values: Mapping[str, Any] | None) -> list[str]:
+        args: list[str] = []
+        if values_file is not None:
+            args += ["--values", str(values_file)]
+        if values:
+            extra = self.work / f"values-{abs(hash(repr(values)))}.yaml"
+            extra.write_text(yaml.safe_dump(dict(values)))
+            args += ["--values", str(extra)]
+        return args
+
+    def template(
+        self,
+        chart: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        values_file: Path | None = None,
+        release: str | None = None,
+        namespace: str = "credit",
+    ) -> list[dict[str, Any]]:
+        """The rendered objects of a chart, or HelmError with helm's message."""
+        completed = self.run(
+            "template",
+            release or chart,
+            str(CHARTS / chart),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            kubernetes_version(),
+            *self.values_args(values_file, values),
+        )
+        if completed.returncode != 0:
+            raise HelmError(completed.stderr)
+        return [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one rendered object of that kind (and name)."""
+    matches = [
+        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, got {len(matches)}"
+    return matches[0]
+
+
+def kinds(objects: list[dict[str, Any]]) -> list[str]:
+    return sorted(o["kind"] for o in objects)
