@@ -1,0 +1,226 @@
+"""The Grafana dashboard ConfigMap (`<name>-dashboard`), built with grafana-foundation-sdk.
+
+The Grafana sidecar of kube-prometheus-stack loads every ConfigMap carrying the dashboard label
+(a setting). The uid is derived from the monitor's namespace and name, so links to the dashboard
+survive re-creation and two monitors never share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard as gd
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as gm
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from modelmonitor.durations import parse_duration
+from modelmonitor.naming import DNS_LABEL_MAX, child_name
+from modelmonitor.render.common import metadata
+from modelmonitor.render.prometheusrule import NON_USER_ROUTES, scaled_window
+from modelmonitor.render.promql import matchers, number
+from modelmonitor.settings import Settings
+from modelmonitor.spec import Monitor
+
+COMPONENT = "dashboard"
+DATASOURCE = gm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+RATE = "$__rate_interval"
+SERVER_ERRORS = 'status=~"5.."'
+# Grafana dashboard uids are at most 40 characters.
+UID_LENGTH = 40
+
+
+def dashboard_name(monitor: Monitor) -> str:
+    return child_name(monitor.name, "dashboard", DNS_LABEL_MAX)
+
+
+def dashboard_uid(monitor: Monitor) -> str:
+    digest = hashlib.sha256(f"{monitor.namespace}/{monitor.name}".encode()).hexdigest()
+    return f"modelmonitor-{digest}"[:UID_LENGTH]
+
+
+def _query(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
+
+
+def _series(title: str, unit: str, *queries: prometheus.Dataquery) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(12)
+    for query in queries:
+        panel = panel.with_target(query)
+    return panel
+
+
+def _stat(title: str, unit: str, query: prometheus.Dataquery) -> stat.Panel:
+    return (
+        stat.Panel().title(title).unit(unit).datasource(DATASOURCE).height(6).span(8)
+    ).with_target(query)
+
+
+class _Queries:
+    """The PromQL behind each panel."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        spec = monitor.spec
+        self.prefix = spec.target.metrics_prefix
+        app = {"job": spec.target.service, "namespace": monitor.namespace}
+        self.app = matchers(app, NON_USER_ROUTES)
+        self.app_all = matchers(app)
+        self.model = matchers(app, f"model={json.dumps(spec.model.name)}")
+        own = {"monitor": monitor.name, "monitor_namespace": monitor.namespace}
+        self.own = matchers(own)
+        self.slo = matchers({**own, "model": spec.model.name})
+
+    def requests(self, extra: str = "") -> str:
+        selector = self.app if not extra else self.app[:-1] + "," + extra + "}"
+        return f"rate({self.prefix}_requests_total{selector}[{RATE}])"
+
+    def latency_quantile(self, quantile: float) -> str:
+        buckets = f"{self.prefix}_request_duration_seconds_bucket{self.app}"
+        return f"histogram_quantile({quantile}, sum by (le) (rate({buckets}[{RATE}])))"
+
+
+def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
+    slo = monitor.spec.slo
+    predictions = f"{q.prefix}_predictions_total{q.model}"
+    # The page alert's long window: how fast the budget burns right now.
+    burn_window = scaled_window(3_600, parse_duration(slo.window))
+    budget_burn = [
+        _query(
+            f"modelmonitor:slo_errors:ratio_rate{burn_window}"
+            f'{q.slo[:-1]},slo="{name}"}} / {number(1 - target / 100)}',
+            name,
+            ref,
+        )
+        for ref, name, target in (
+            ("A", "availability", slo.availability.target),
+            ("B", "latency", slo.latency.target),
+        )
+    ]
+    return [
+        gd.Row("Service"),
+        _series("Request rate", "reqps", _query(f"sum by (route) ({q.requests()})", "{{route}}")),
+        _series(
+            "Error ratio (5xx)",
+            "percentunit",
+            _query(f"sum({q.requests(SERVER_ERRORS)}) / sum({q.requests()})", "errors"),
+        ),
+        _series(
+            "Latency",
+            "s",
+            *(
+                _query(q.latency_quantile(quantile), f"p{round(quantile * 100)}", ref)
+                for ref, quantile in (("A", 0.5), ("B", 0.95), ("C", 0.99))
+            ),
+        ),
+        _series(
+            "Records dropped by the prediction log",
+            "ops",
+            _query(
+                f"sum by (reason) (rate({q.prefix}_prediction_log_dropped_total{q.app_all}"
+                f"[{RATE}]))",
+                "{{reason}}",
+            ),
+        ),
+        gd.Row(f"SLOs ({slo.window})"),
+        _series(
+            "Error budget left",
+            "percentunit",
+            _query(f"modelmonitor:slo_error_budget_remaining:ratio{q.slo}", "{{slo}}"),
+        )
+        .min(-1)
+        .max(1),
+        _series("Burn rate (1 = budget lasts exactly the period)", "none", *budget_burn),
+        gd.Row("Model"),
+        _series(
+            "Decisions",
+            "ops",
+            _query(f"sum by (decision) (rate({predictions}[{RATE}]))", "{{decision}}"),
+        ),
+        _series(
+            "Share of bad-credit decisions",
+            "percentunit",
+            _query(
+                f'sum(rate({q.prefix}_predictions_total{q.model[:-1]},decision="bad"}}[{RATE}]))'
+                f" / sum(rate({predictions}[{RATE}]))",
+                "bad share",
+            ),
+        )
+        .min(0)
+        .max(1),
+        heatmap.Panel()
+        .title("Score distribution")
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(12)
+        .with_target(
+            _query(
+                f"sum by (le) (increase({q.prefix}_prediction_score_bucket{q.model}[{RATE}]))",
+                "{{le}}",
+            ).format(PromQueryFormat.HEATMAP)
+        ),
+        gd.Row("Drift"),
+        _series(
+            "Drift share (drifted / columns)",
+            "percentunit",
+            _query(f"max(modelmonitor_drift_share{q.own})", "drift share"),
+        )
+        .min(0)
+        .max(1),
+        _series(
+            "Per-feature drift score",
+            "none",
+            _query(
+                f"max by (feature, stattest) (modelmonitor_feature_drift_score{q.own})",
+                "{{feature}} ({{stattest}})",
+            ),
+        ),
+        _stat(
+            "Last drift run",
+            "s",
+            _query(f"time() - max(modelmonitor_drift_last_run_timestamp_seconds{q.own})", "age"),
+        ),
+        _stat(
+            "Last successful drift run",
+            "s",
+            _query(
+                f"time() - max(modelmonitor_drift_last_success_timestamp_seconds{q.own})", "age"
+            ),
+        ),
+        _stat(
+            "Drift detected",
+            "bool_yes_no",
+            _query(f"max(modelmonitor_drift_detected{q.own})", "drift"),
+        ),
+    ]
+
+
+def render_dashboard_json(monitor: Monitor) -> dict[str, Any]:
+    title = monitor.spec.dashboard.title or f"Model {monitor.spec.model.name} ({monitor.namespace})"
+    builder = (
+        gd.Dashboard(title)
+        .uid(dashboard_uid(monitor))
+        .tags(["modelmonitor", monitor.spec.model.name])
+        .time("now-6h", "now")
+        .refresh("1m")
+        .readonly()
+        .with_variable(gd.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+    )
+    for panel in _panels(monitor, _Queries(monitor)):
+        builder = (
+            builder.with_row(panel) if isinstance(panel, gd.Row) else builder.with_panel(panel)
+        )
+    encoded: dict[str, Any] = json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+    return encoded
+
+
+def render_dashboard(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    board = render_dashboard_json(monitor)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(monitor, dashboard_name(monitor), COMPONENT, settings.dashboard_label),
+        "data": {f"{dashboard_name(monitor)}.json": json.dumps(board, indent=2, sort_keys=True)},
+    }
