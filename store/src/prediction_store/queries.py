@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,13 +22,16 @@ _SQLITE_RANDOM_SPAN = 18446744073709551616.0
 
 def feature_columns(
     features: sa.ColumnElement[object], specs: Sequence[FeatureSpec]
-) -> list[sa.ColumnElement[object]]:
+) -> list[sa.ColumnElement[Any]]:
     """One typed, labelled column per feature: float for numerical, text for categorical."""
-    columns: list[sa.ColumnElement[object]] = []
+    columns: list[sa.ColumnElement[Any]] = []
     for spec in specs:
         element = features[spec.name]
-        typed = element.as_float() if spec.kind == "numerical" else element.as_string()
-        columns.append(typed.label(spec.name))
+        if spec.kind == "numerical":
+            # as_float() alone leaves SQLite's integers as integers; the cast makes them REAL.
+            columns.append(sa.cast(element.as_float(), sa.Float()).label(spec.name))
+        else:
+            columns.append(element.as_string().label(spec.name))
     return columns
 
 

@@ -1,0 +1,1 @@
+"""Real servers (PostgreSQL, Prometheus, Alertmanager) on loopback, for tests and local runs."""

@@ -1,0 +1,100 @@
+"""Child server processes that never outlive their owner."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+_RUNNING: set[ServerProcess] = set()
+
+
+class ServerProcess:
+    """A server started in its own process group, its output in a log file.
+
+    Stopping signals the whole group (so helpers it forks go too); anything still running when
+    the interpreter exits is killed by an atexit hook, even when a test failed.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.preexec_fn = preexec_fn
+        self.stop_signal = stop_signal
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=self.preexec_fn,  # noqa: PLW1509 - only drops privileges for PostgreSQL
+        )
+        log.close()
+        _RUNNING.add(self)
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            self._signal_group(self.stop_signal)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(5)
+        _RUNNING.discard(self)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll `ready` until it holds; fail with the server's log if it dies or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{what} exited early:\n{self.log_tail()}")
+            with contextlib.suppress(Exception):
+                if ready():
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{what} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _signal_group(self, sig: int) -> None:
+        assert self.popen is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for process in list(_RUNNING):
+        process.stop(timeout=5)

@@ -1,0 +1,168 @@
+"""The store against real databases: SQLite and PostgreSQL run the same assertions."""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+import prediction_store as ps
+
+SPECS = (
+    ps.FeatureSpec("age", "numerical"),
+    ps.FeatureSpec("housing", "categorical", ("own", "rent")),
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    engine = ps.create_store_engine(url)
+    ps.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _registration(version: str = "1", rows: int = 3) -> ps.ModelRegistration:
+    return ps.ModelRegistration(
+        name="credit-score",
+        version=version,
+        features=SPECS,
+        reference=[{"age": 20.0 + i, "housing": "own"} for i in range(rows)],
+        metrics={"roc_auc": 0.8},
+        decision_shares={"good": 0.7, "bad": 0.3},
+    )
+
+
+def _insert_predictions(engine: sa.Engine, rows: list[dict[str, object]], at: datetime) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            ps.predictions.insert(),
+            [
+                {
+                    "request_id": f"r{i}",
+                    "created_at": at,
+                    "model": "credit-score",
+                    "version": "1",
+                    "features": features,
+                    "score": 0.2,
+                    "decision": "good",
+                }
+                for i, features in enumerate(rows)
+            ],
+        )
+
+
+def test_migrations_build_exactly_the_declared_schema(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), ps.metadata)
+    assert diff == []
+    assert ps.current_revision(engine) == ps.head_revision()
+
+
+def test_upgrade_is_idempotent(engine: sa.Engine) -> None:
+    assert ps.upgrade(engine) == ps.head_revision()
+    assert ps.current_revision(engine) == ps.head_revision()
+
+
+def test_register_model_once_and_read_it_back(engine: sa.Engine) -> None:
+    assert ps.register_model(engine, _registration()) is True
+    assert ps.register_model(engine, _registration()) is False
+    model = ps.get_model(engine, "credit-score", "1")
+    assert model is not None
+    assert model.features == SPECS
+    assert model.reference_rows == 3
+    assert model.decision_shares == {"good": 0.7, "bad": 0.3}
+    with engine.connect() as connection:
+        rows = connection.execute(ps.select_reference("credit-score", "1", SPECS)).all()
+    assert [tuple(r) for r in rows] == [(20.0, "own"), (21.0, "own"), (22.0, "own")]
+
+
+def test_concurrent_registration_registers_one_copy(engine: sa.Engine) -> None:
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(ps.register_model(engine, _registration())))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1
+    with engine.connect() as connection:
+        count = connection.execute(sa.select(sa.func.count()).select_from(ps.reference_rows))
+        assert count.scalar() == 3
+
+
+def test_latest_version_is_the_last_registered(engine: sa.Engine) -> None:
+    ps.register_model(engine, _registration("1"))
+    ps.register_model(engine, _registration("2"))
+    latest = ps.get_model(engine, "credit-score")
+    assert latest is not None
+    assert latest.version == "2"
+    assert ps.get_model(engine, "no-such-model") is None
+
+
+def test_nan_in_reference_is_stored_as_missing(engine: sa.Engine) -> None:
+    registration = _registration(rows=0)
+    registration = ps.ModelRegistration(
+        **{**registration.__dict__, "reference": [{"age": math.nan, "housing": "rent"}]}
+    )
+    ps.register_model(engine, registration)
+    with engine.connect() as connection:
+        rows = connection.execute(ps.select_reference("credit-score", "1", SPECS)).all()
+    assert [tuple(r) for r in rows] == [(None, "rent")]
+
+
+def test_window_extracts_typed_columns_and_keeps_gaps(engine: sa.Engine) -> None:
+    now = datetime.now(UTC)
+    _insert_predictions(
+        engine,
+        [{"age": 30, "housing": "own"}, {"housing": "castle"}, {"age": 41.5}],
+        now - timedelta(minutes=5),
+    )
+    start, end = now - timedelta(hours=1), now
+    with engine.connect() as connection:
+        count = connection.execute(ps.count_window("credit-score", None, start, end)).scalar()
+        rows = connection.execute(
+            ps.select_window("credit-score", None, start, end, SPECS, dialect=engine.dialect.name)
+        ).all()
+        outside = connection.execute(
+            ps.count_window("credit-score", None, now - timedelta(minutes=1), now)
+        ).scalar()
+    assert count == 3
+    assert outside == 0
+    # a missing key reads as NULL; an unseen category passes through for the reader to judge
+    assert sorted((tuple(r) for r in rows), key=str) == sorted(
+        [(30.0, "own"), (None, "castle"), (41.5, None)], key=str
+    )
+    assert all(isinstance(r[0], float) for r in rows if r[0] is not None)
+
+
+def test_window_sampling_draws_about_the_asked_fraction(engine: sa.Engine) -> None:
+    now = datetime.now(UTC)
+    _insert_predictions(engine, [{"age": i, "housing": "own"} for i in range(4000)], now)
+    query = ps.select_window(
+        "credit-score",
+        "1",
+        now - timedelta(seconds=1),
+        now + timedelta(seconds=1),
+        SPECS,
+        dialect=engine.dialect.name,
+        sample_fraction=0.25,
+    )
+    with engine.connect() as connection:
+        sampled = len(connection.execute(query).all())
+    # Binomial(4000, 0.25): mean 1000, sd ~27; six sd either side never fails by chance.
+    assert 840 < sampled < 1160
+
+
+def test_postgres_urls_are_normalised_to_psycopg() -> None:
+    assert ps.normalise_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert ps.normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert ps.normalise_url("sqlite:///x.db").drivername == "sqlite"
