@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
-HELM_VERSION = "v3.22.0"
+# The helm release whose client-go has the same minor as KUBERNETES_VERSION, so the Kubernetes
+# version helm assumes (its Capabilities.KubeVersion) is the one the control plane runs.
+HELM_VERSION = "v3.21.4"
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"

@@ -1,0 +1,128 @@
+"""Starting and stopping leaves nothing behind: `localkube up`/`down` from separate processes,
+and a cluster whose owner is killed outright."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from localkube.build import CONTROL_PLANE, ensure_binaries
+from localkube.cluster import STATE_FILE
+from localkube.errors import BuildError, MissingToolError
+from localkube.pytest_plugin import unavailable
+from localkube.waiting import wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def control_plane_binaries() -> None:
+    try:
+        ensure_binaries(CONTROL_PLANE)
+    except (MissingToolError, BuildError) as error:
+        unavailable(str(error))
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def localkube(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localkube", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.usefixtures("control_plane_binaries")
+def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(tmp_path: Path) -> None:
+    cluster_dir = tmp_path / "cluster"
+    started = localkube("--dir", str(cluster_dir), "up")
+    assert started.returncode == 0, started.stderr
+    export = started.stdout.strip().splitlines()[-1]
+    assert export.startswith("export KUBECONFIG=")
+    kubeconfig = export.removeprefix("export KUBECONFIG=")
+
+    state = json.loads((cluster_dir / STATE_FILE).read_text())
+    pids = [p["pid"] for p in state["processes"]]
+    assert [p["name"] for p in state["processes"]] == [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+    ]
+    try:
+        # The processes outlive the `up` command: they belong to nobody's test session.
+        assert all(alive(pid) for pid in pids)
+        kubectl = ensure_binaries(CONTROL_PLANE)["kubectl"]
+        namespaces = subprocess.run(
+            [str(kubectl), "get", "ns", "-o", "name"],
+            env={**os.environ, "KUBECONFIG": kubeconfig},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "namespace/kube-system" in namespaces.stdout.split()
+
+        again = localkube("--dir", str(cluster_dir), "up")
+        assert again.returncode == 0
+        assert "already running" in again.stderr
+        assert again.stdout.strip() == export
+    finally:
+        stopped = localkube("--dir", str(cluster_dir), "down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [pid for pid in pids if alive(pid)]
+    assert not (cluster_dir / STATE_FILE).exists()
+    assert localkube("--dir", str(cluster_dir), "status").returncode == 1
+
+
+OWNER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from localkube.cluster import start_cluster
+    state = start_cluster(Path(sys.argv[1]), die_with_parent=True, report=lambda _: None)
+    print(json.dumps([p.pid for p in state.processes]), flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.mark.usefixtures("control_plane_binaries")
+def test_a_killed_owner_takes_its_control_plane_with_it(tmp_path: Path) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_SCRIPT, str(tmp_path / "cluster")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        line = owner.stdout.readline()
+        assert line, owner.stderr.read() if owner.stderr else "the owner printed nothing"
+        pids: list[int] = json.loads(line)
+        assert len(pids) == 3
+        assert all(alive(pid) for pid in pids)
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no atexit, no finally: only the kernel can help
+        owner.wait()
+
+    def all_gone() -> bool:
+        return not [pid for pid in pids if alive(pid)]
+
+    wait_for(all_gone, timeout=15, what=f"the control plane's processes {pids} to exit")
