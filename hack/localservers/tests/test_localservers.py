@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import psycopg
@@ -14,6 +10,7 @@ import pytest
 
 from localservers.postgres import PostgresServer
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
+from localservers.webhook import WebhookReceiver
 
 
 @pytest.mark.postgres
@@ -32,33 +29,11 @@ def test_postgres_keeps_data_across_a_restart(postgres_server: PostgresServer) -
         assert connection.execute("SELECT x FROM t").fetchall() == [(42,)]
 
 
-class _Webhook:
-    """A tiny HTTP receiver standing in for a pager: it records what Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, object]] = []
-        received = self.payloads
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def webhook() -> Iterator[_Webhook]:
-    receiver = _Webhook()
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver().start()
     yield receiver
-    receiver.server.shutdown()
+    receiver.stop()
 
 
 @pytest.mark.prometheus
@@ -66,7 +41,7 @@ def test_an_alert_travels_from_prometheus_to_the_webhook(
     tmp_path: Path,
     prometheus_factory: Callable[..., PrometheusServer],
     alertmanager_factory: Callable[..., AlertmanagerServer],
-    webhook: _Webhook,
+    webhook: WebhookReceiver,
 ) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text(
@@ -80,13 +55,8 @@ def test_an_alert_travels_from_prometheus_to_the_webhook(
         alertmanager_url=alertmanager.url,
     )
     prometheus.wait_for('ALERTS{alertname="AlwaysFiring",alertstate="firing"}', timeout=30)
-    deadline = time.monotonic() + 30
-    while not webhook.payloads and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert webhook.payloads, "Alertmanager never called the webhook"
-    alerts = webhook.payloads[0]["alerts"]
-    assert isinstance(alerts, list)
-    assert alerts[0]["labels"]["alertname"] == "AlwaysFiring"
+    received = webhook.wait_for("AlwaysFiring", timeout=30)
+    assert received[0]["labels"]["severity"] == "info"
 
 
 @pytest.mark.prometheus
