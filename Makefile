@@ -18,7 +18,7 @@ help: ## list the targets
 
 .PHONY: setup
 setup: .venv/.synced ## install everything: uv, Python dependencies, system packages
-.venv/.synced: pyproject.toml uv.lock app/pyproject.toml operator/pyproject.toml store/pyproject.toml hack/localkube/pyproject.toml hack/localservers/pyproject.toml
+.venv/.synced: pyproject.toml uv.lock app/pyproject.toml operator/pyproject.toml store/pyproject.toml hack/localkube/pyproject.toml hack/localservers/pyproject.toml hack/demo/pyproject.toml
 	@python3 -m uv --version 2>/dev/null | grep -q "$(UV_VERSION)" || python3 -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@bash hack/install-system-deps.sh
 	$(UV) sync --frozen --all-packages
