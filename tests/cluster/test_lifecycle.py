@@ -13,21 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from localkube.build import CONTROL_PLANE, ensure_binaries
 from localkube.cluster import STATE_FILE
-from localkube.errors import BuildError, MissingToolError
-from localkube.pytest_plugin import unavailable
 from localkube.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def control_plane_binaries() -> None:
-    try:
-        ensure_binaries(CONTROL_PLANE)
-    except (MissingToolError, BuildError) as error:
-        unavailable(str(error))
 
 
 def alive(pid: int) -> bool:
@@ -50,8 +39,9 @@ def localkube(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-@pytest.mark.usefixtures("control_plane_binaries")
-def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(tmp_path: Path) -> None:
+def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
+    tmp_path: Path, localkube_binaries: dict[str, Path]
+) -> None:
     cluster_dir = tmp_path / "cluster"
     started = localkube("--dir", str(cluster_dir), "up")
     assert started.returncode == 0, started.stderr
@@ -69,7 +59,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(tmp_path: P
     try:
         # The processes outlive the `up` command: they belong to nobody's test session.
         assert all(alive(pid) for pid in pids)
-        kubectl = ensure_binaries(CONTROL_PLANE)["kubectl"]
+        kubectl = localkube_binaries["kubectl"]
         namespaces = subprocess.run(
             [str(kubectl), "get", "ns", "-o", "name"],
             env={**os.environ, "KUBECONFIG": kubeconfig},
@@ -103,7 +93,7 @@ OWNER_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.usefixtures("control_plane_binaries")
+@pytest.mark.usefixtures("localkube_binaries")
 def test_a_killed_owner_takes_its_control_plane_with_it(tmp_path: Path) -> None:
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER_SCRIPT, str(tmp_path / "cluster")],

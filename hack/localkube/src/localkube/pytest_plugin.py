@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from localkube.build import KUBECTL, ensure_binaries, report_to_stderr
+from localkube.build import CONTROL_PLANE, KUBECTL, ensure_binaries, report_to_stderr
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
 from localkube.kube import Kube
@@ -71,12 +71,48 @@ def _live_output(config: pytest.Config) -> Iterator[None]:
         yield
 
 
+_build_failure = pytest.StashKey[LocalkubeError]()
+_NEEDS_BINARIES = {"kube", "localkube_binaries"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build (or find in the cache) the binaries before any test runs, if a test needs them.
+
+    A cold build takes longer than a test's timeout, so it must not happen inside one.
+    """
+    if not any(_NEEDS_BINARIES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        return
+    needed = (KUBECTL,) if use_existing_cluster() else CONTROL_PLANE
+    with _live_output(session.config):
+        try:
+            ensure_binaries(needed, report_to_stderr)
+        except (MissingToolError, BuildError) as error:
+            session.config.stash[_build_failure] = error
+
+
+@pytest.fixture(scope="session")
+def localkube_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """The control-plane binaries' paths by name (etcd, kube-apiserver, ...), for tests that
+    start clusters of their own."""
+    failure = request.config.stash.get(_build_failure, None)
+    if failure is not None:
+        unavailable(str(failure))
+    try:
+        with _live_output(request.config):
+            return ensure_binaries(CONTROL_PLANE, report_to_stderr)
+    except (MissingToolError, BuildError) as error:
+        unavailable(str(error))
+
+
 @pytest.fixture(scope="session")
 def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
     """A cluster with the prometheus-operator CRDs installed, for the whole test session."""
     state = None
+    failure = request.config.stash.get(_build_failure, None)
+    if failure is not None:
+        unavailable(str(failure))
     try:
         with _live_output(request.config):
             kubectl = ensure_binaries((KUBECTL,), report_to_stderr)["kubectl"]
