@@ -1,0 +1,268 @@
+"""The whole product on loopback: the steps `make demo` narrates and tests/e2e asserts.
+
+A local control plane (or any cluster) holds the Kubernetes side: both charts installed with
+helm, the store Secret, the ModelMonitor and everything the operator makes of it. The API, the
+operator and the drift job run as processes here, because no kubelet runs pods: the operator
+with the chart's ServiceAccount token, the drift job from the Job the CronJob produced, with
+that Job's command, args and env. Prometheus scrapes the API and the operator and loads the
+rule groups of the PrometheusRule the operator created; Alertmanager sends to a webhook here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from demo import cluster, traffic
+from demo.driftrun import ContainerRun, container_run_from_job, run_as_process
+from demo.services import CreditApi, Operator
+from localkube.kube import Kube
+from localservers.prometheus import AlertmanagerServer, PrometheusServer
+from localservers.webhook import WebhookReceiver
+
+APP_NAMESPACE = "credit"
+MONITORING_NAMESPACE = "monitoring"
+MONITOR = "credit-score"
+STORE_SECRET = "credit-api-db"  # noqa: S105 - a Secret's name, not a password
+
+# Timings sized for a run of minutes instead of days; the alert logic is the production one.
+TEST_SIZED_SPEC: dict[str, Any] = {
+    "drift": {"schedule": "* * * * *", "window": "1h", "minRows": 100, "driftShare": 0.1},
+    "slo": {"window": "1h"},
+    "alerts": {
+        "for": {
+            "apiDown": "15s",
+            "modelNotLoaded": "15s",
+            "volumeCollapse": "1m",
+            "decisionRatio": "1m",
+            "recordsDropped": "15s",
+            "driftJobFailed": "15s",
+        }
+    },
+}
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class DriftRun:
+    """One run of the drift job: what ran, how it ended, and what it printed."""
+
+    container: ContainerRun
+    exit_code: int
+    output: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalStack:
+    """Start, drive and tear down the product on this machine. Every step is idempotent."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        work_dir: Path,
+        *,
+        database_url: str | None = None,
+        say: Say = lambda _: None,
+    ) -> None:
+        self.kube = kube
+        self.work_dir = work_dir
+        self.database_url = database_url or f"sqlite:///{work_dir / 'predictions.db'}"
+        self.say = say
+        self.api: CreditApi | None = None
+        self.operator: Operator | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager: AlertmanagerServer | None = None
+        self.webhook: WebhookReceiver | None = None
+
+    # --- the Kubernetes side -------------------------------------------------------------
+
+    def install_charts(self) -> None:
+        self.say("helm install monitoring charts/monitoring (the operator, its CRD and RBAC)")
+        cluster.install_chart(self.kube, "monitoring", "monitoring", MONITORING_NAMESPACE, {})
+        self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
+        self.say(f"Secret {STORE_SECRET}: the prediction store's URL ({self.database_url})")
+        cluster.create_store_secret(self.kube, APP_NAMESPACE, STORE_SECRET, self.database_url)
+        self.say(
+            "helm install credit-api charts/credit-api (the API, its Service and ServiceMonitor)"
+        )
+        cluster.install_chart(
+            self.kube, "credit-api", "credit-api", APP_NAMESPACE, {"postgresql": {"enabled": False}}
+        )
+
+    def operator_service_account(self) -> str:
+        accounts = json.loads(
+            self.kube.kubectl(
+                "get",
+                "serviceaccounts",
+                "-n",
+                MONITORING_NAMESPACE,
+                "-o",
+                "json",
+                "-l",
+                "app.kubernetes.io/instance=monitoring",
+            ).stdout
+        )["items"]
+        if len(accounts) != 1:
+            raise RuntimeError(f"expected the chart's one ServiceAccount, found {len(accounts)}")
+        name: str = accounts[0]["metadata"]["name"]
+        return name
+
+    def apply_monitor(self, overrides: Mapping[str, Any] = TEST_SIZED_SPEC) -> dict[str, Any]:
+        self.say(
+            f"kubectl apply -f manifests/examples/credit-score-monitor.yaml (-n {APP_NAMESPACE})"
+        )
+        cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
+        return self.wait_monitor_ready()
+
+    def wait_monitor_ready(self, timeout: float = 60) -> dict[str, Any]:
+        return cluster.wait_for(
+            self.kube,
+            "modelmonitor",
+            MONITOR,
+            APP_NAMESPACE,
+            until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
+            timeout=timeout,
+        )
+
+    def monitor(self) -> dict[str, Any] | None:
+        return cluster.get(self.kube, "modelmonitor", MONITOR, APP_NAMESPACE)
+
+    def prometheus_rule(self) -> dict[str, Any]:
+        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
+
+    # --- processes -----------------------------------------------------------------------
+
+    def start_api(self) -> CreditApi:
+        if self.api is None:
+            self.api = CreditApi(self.database_url, self.work_dir).start()
+            self.say(f"credit API at {self.api.url} (docs: {self.api.url}/docs)")
+        return self.api
+
+    def start_operator(self) -> Operator:
+        if self.operator is None:
+            account = self.operator_service_account()
+            kubeconfig = self.kube.service_account_kubeconfig(MONITORING_NAMESPACE, account)
+            self.operator = Operator(kubeconfig, self.work_dir).start()
+            self.say(f"operator running as ServiceAccount {MONITORING_NAMESPACE}/{account}")
+        return self.operator
+
+    def start_observability(self) -> PrometheusServer:
+        """Alertmanager (to a webhook here) and Prometheus with the operator's rules."""
+        api, operator = self.start_api(), self.start_operator()
+        self.webhook = self.webhook or WebhookReceiver().start()
+        if self.alertmanager is None:
+            self.alertmanager = AlertmanagerServer(self.webhook.url)
+            self.alertmanager.start()
+        if self.prometheus is None:
+            rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
+            self.prometheus = PrometheusServer(
+                scrape_configs(api.port, operator.metrics_port),
+                [rules],
+                alertmanager_url=self.alertmanager.url,
+            )
+            self.prometheus.start()
+            self.say(
+                f"Prometheus at {self.prometheus.url}, Alertmanager at {self.alertmanager.url}"
+            )
+        return self.prometheus
+
+    # --- traffic and drift runs ------------------------------------------------------------
+
+    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
+        api = self.start_api()
+        batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
+        self.say(f"sending {count} {'drifted' if drifted else 'normal'} applications")
+        return traffic.send(api.url, batch)
+
+    def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
+        """Until the API's writer has written `expected` records (its own counter says so)."""
+        api = self.start_api()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (
+                _counter(
+                    httpx.get(f"{api.url}/metrics").text, "credit_api_prediction_log_written_total"
+                )
+                >= expected
+            ):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the prediction log did not reach {expected} records")
+
+    def run_drift_job(self) -> DriftRun:
+        """Create a Job from the operator's CronJob and run its container like a kubelet would."""
+        name = f"{MONITOR}-drift-{uuid.uuid4().hex[:6]}"
+        job = cluster.create_job_from_cronjob(self.kube, APP_NAMESPACE, f"{MONITOR}-drift", name)
+        container = container_run_from_job(
+            job, lambda secret, key: cluster.read_secret(self.kube, APP_NAMESPACE, secret, key)
+        )
+        kubeconfig = self.kube.service_account_kubeconfig(APP_NAMESPACE, container.service_account)
+        self.say(f"drift job {name}: {' '.join(container.argv)}")
+        completed = run_as_process(container, kubeconfig)
+        return _drift_run(container, completed)
+
+    # --- teardown --------------------------------------------------------------------------
+
+    def delete_monitor(self) -> None:
+        self.kube.kubectl("delete", "modelmonitor", MONITOR, "-n", APP_NAMESPACE, "--wait=true")
+
+    def uninstall_charts(self) -> None:
+        cluster.uninstall_chart(self.kube, "credit-api", APP_NAMESPACE)
+        cluster.uninstall_chart(self.kube, "monitoring", MONITORING_NAMESPACE)
+
+    def stop(self) -> None:
+        for server in (self.prometheus, self.alertmanager, self.operator, self.api):
+            if server is not None:
+                server.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
+        self.prometheus = self.alertmanager = self.operator = self.api = self.webhook = None
+
+
+def scrape_configs(api_port: int, operator_port: int) -> list[dict[str, Any]]:
+    """What the two ServiceMonitors make kube-prometheus-stack scrape, with the same labels."""
+    return [
+        {
+            "job_name": "credit-api",
+            "static_configs": [
+                {
+                    "targets": [f"127.0.0.1:{api_port}"],
+                    "labels": {"namespace": APP_NAMESPACE, "service": "credit-api"},
+                }
+            ],
+        },
+        {
+            "job_name": "monitoring-operator",
+            "static_configs": [
+                {
+                    "targets": [f"127.0.0.1:{operator_port}"],
+                    "labels": {"namespace": MONITORING_NAMESPACE},
+                }
+            ],
+        },
+    ]
+
+
+def _counter(exposition: str, name: str) -> float:
+    total = 0.0
+    for line in exposition.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _drift_run(container: ContainerRun, completed: subprocess.CompletedProcess[str]) -> DriftRun:
+    run = DriftRun(container, completed.returncode, completed.stdout + completed.stderr)
+    with contextlib.suppress(json.JSONDecodeError):
+        run.result = json.loads(completed.stdout)
+    return run
