@@ -1,0 +1,189 @@
+"""`make demo`: the whole product on this machine, narrated, from a prediction to an alert.
+
+Runs without Docker and without a cluster: a local Kubernetes control plane (built from its
+Go modules on the first run, then cached), both Helm charts, the credit API with a SQLite
+prediction log (PostgreSQL with --postgres), the operator, the drift job, Prometheus and
+Alertmanager. Cleans up on exit and on Ctrl-C; --keep leaves it running to look around.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
+from localkube.build import CONTROL_PLANE, KUBECTL, ensure_binaries, report_to_stderr
+from localkube.cluster import start_cluster, stop_cluster
+from localkube.kube import Kube
+from localservers.postgres import PostgresServer
+
+NORMAL_TRAFFIC = 600
+DRIFTED_TRAFFIC = 1200
+
+
+class Narrator:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.number = 0
+
+    def step(self, title: str) -> None:
+        self.number += 1
+        print(f"\n==> [{self.number}/{self.total}] {title}", flush=True)
+
+    def say(self, text: str) -> None:
+        print(f"    {text}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser.add_argument("--postgres", action="store_true", help="log predictions to PostgreSQL")
+    parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    parser.add_argument("--work-dir", type=Path, help="where logs, the store and reports go")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="credit-demo-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(work_dir, postgres=args.postgres, keep=args.keep)
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
+        return 130
+
+
+def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
+    out = Narrator(total=9)
+    out.step("Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)")
+    out.say("the first run builds them from their Go modules: ~20-40 min on 2 cores, with progress")
+    ensure_binaries((*CONTROL_PLANE, KUBECTL), report_to_stderr)
+    with _cluster(work_dir / "cluster") as kube, _database(work_dir, postgres) as database_url:
+        out.say(f"export KUBECONFIG={kube.kubeconfig}")
+        stack = LocalStack(kube, work_dir, database_url=database_url, say=out.say)
+        try:
+            _scenario(stack, kube, out)
+            if keep:
+                out.say("everything keeps running; Ctrl-C stops it")
+                while True:
+                    time.sleep(3600)
+        finally:
+            stack.stop()
+    print(f"\ndemo finished; logs and the prediction store are in {work_dir}")
+    return 0
+
+
+def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
+    out.step("Helm charts: monitoring (operator, CRD, RBAC) and credit-api")
+    kube.install_prometheus_operator_crds()
+    stack.install_charts()
+
+    out.step("The credit API and the operator")
+    stack.start_api()
+    stack.start_operator()
+
+    out.step("A ModelMonitor for the credit-score model")
+    stack.apply_monitor()
+    out.say(f"kubectl get mm -n {APP_NAMESPACE}:")
+    _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
+    out.say("children (owned by the monitor):")
+    _print_indented(
+        kube.kubectl(
+            "get",
+            "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding",
+            "-n",
+            APP_NAMESPACE,
+            "-l",
+            f"app.kubernetes.io/instance={MONITOR}",
+        ).stdout
+    )
+
+    out.step("Prometheus and Alertmanager, with the rules the operator rendered")
+    stack.start_observability()
+
+    out.step(f"Normal traffic: {NORMAL_TRAFFIC} applications from the German Credit data")
+    stack.send_traffic(NORMAL_TRAFFIC)
+    stack.wait_prediction_log_flushed(NORMAL_TRAFFIC)
+    _drift_step(stack, out)
+
+    out.step(f"Drifted traffic: {DRIFTED_TRAFFIC} older applicants asking for more, for longer")
+    stack.send_traffic(DRIFTED_TRAFFIC, drifted=True)
+    stack.wait_prediction_log_flushed(NORMAL_TRAFFIC + DRIFTED_TRAFFIC)
+    _drift_step(stack, out)
+
+    out.step("Waiting for ModelDriftDetected at the Alertmanager webhook")
+    assert stack.webhook is not None
+    alert = stack.webhook.wait_for("ModelDriftDetected", timeout=180)[0]
+    out.say(f"received: {alert['labels']['alertname']} severity={alert['labels'].get('severity')}")
+    out.say(f"summary: {alert['annotations'].get('summary')}")
+    out.say(f"runbook: {alert['annotations'].get('runbook_url')}")
+    _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
+
+    out.step("Deleting the ModelMonitor: its children go with it (owner references)")
+    stack.delete_monitor()
+    remaining = kube.kubectl(
+        "get",
+        "cronjob,prometheusrule,configmap",
+        "-n",
+        APP_NAMESPACE,
+        "-l",
+        f"app.kubernetes.io/instance={MONITOR}",
+        "-o",
+        "name",
+    ).stdout.split()
+    out.say(f"children left: {len(remaining)}")
+
+
+def _drift_step(stack: LocalStack, out: Narrator) -> None:
+    run = stack.run_drift_job()
+    drift = (stack.monitor() or {}).get("status", {}).get("drift", {})
+    drifted = [f["name"] for f in drift.get("features", []) if f.get("drifted")]
+    out.say(
+        f"exit {run.exit_code}: {drift.get('result')}, dataset drift {drift.get('datasetDrift')}, "
+        f"share {drift.get('driftShare')}, drifted: {', '.join(drifted) or 'none'}"
+    )
+    report = drift.get("report", {}).get("html")
+    if report:
+        out.say(f"report: {report}")
+
+
+@contextlib.contextmanager
+def _cluster(directory: Path) -> Iterator[Kube]:
+    state = start_cluster(directory, die_with_parent=True)
+    kubectl = ensure_binaries((KUBECTL,), report_to_stderr)["kubectl"]
+    kube = Kube(state.kubeconfig, kubectl, local=True)
+    try:
+        yield kube
+    finally:
+        kube.close()
+        stop_cluster(state)
+
+
+@contextlib.contextmanager
+def _database(work_dir: Path, postgres: bool) -> Iterator[str]:
+    if not postgres:
+        yield f"sqlite:///{work_dir / 'predictions.db'}"
+        return
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.create_database("credit")
+    finally:
+        server.destroy()
+
+
+def _print_indented(text: str) -> None:
+    for line in text.rstrip().splitlines():
+        print(f"      {line}")
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())
