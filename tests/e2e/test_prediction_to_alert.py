@@ -1,0 +1,182 @@
+"""End to end: from a prediction to an alert in Alertmanager, every part real.
+
+The local control plane holds the Kubernetes side (both charts installed with helm, the
+example ModelMonitor, the children the operator makes); the API (PostgreSQL prediction log),
+the operator (the chart's ServiceAccount token) and the drift job (the CronJob's Job, its
+command, args and env) run as processes; Prometheus scrapes them with the operator's rules and
+alerts a real Alertmanager whose webhook receiver is this test. The tests run in order and
+share the stack: each is one step of the scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from demo import cluster
+from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
+from localkube.kube import Kube
+from localservers.postgres import PostgresServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.slow]
+
+NORMAL = 600
+DRIFTED = 1200
+CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kube: Kube, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    if not kube.local:
+        pytest.skip("on a real cluster the pods run: see docs/kind.md for that path")
+    work_dir = tmp_path_factory.mktemp("e2e")
+    stack = LocalStack(kube, work_dir, database_url=postgres_server.create_database("e2e"))
+    try:
+        stack.install_charts()
+        stack.start_api()
+        stack.start_operator()
+        stack.apply_monitor()
+        stack.start_observability()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _children(kube: Kube) -> list[dict[str, Any]]:
+    listed = kube.kubectl(
+        "get",
+        CHILD_KINDS,
+        "-n",
+        APP_NAMESPACE,
+        "-l",
+        f"app.kubernetes.io/instance={MONITOR}",
+        "-o",
+        "json",
+    )
+    items: list[dict[str, Any]] = json.loads(listed.stdout)["items"]
+    return items
+
+
+def _drift_status(stack: LocalStack) -> dict[str, Any]:
+    monitor = stack.monitor()
+    assert monitor is not None
+    drift: dict[str, Any] = monitor.get("status", {}).get("drift", {})
+    return drift
+
+
+def test_the_monitor_is_ready_and_owns_its_children(stack: LocalStack, kube: Kube) -> None:
+    monitor = stack.monitor()
+    assert monitor is not None
+    uid = monitor["metadata"]["uid"]
+    kinds = {child["kind"] for child in _children(kube)}
+    assert {
+        "CronJob",
+        "PrometheusRule",
+        "ConfigMap",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+    } <= kinds
+    for child in _children(kube):
+        owners = child["metadata"].get("ownerReferences", [])
+        assert [o["uid"] for o in owners] == [uid], child["metadata"]["name"]
+
+
+def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: LocalStack) -> None:
+    predictions = stack.send_traffic(NORMAL)
+    assert len(predictions) == NORMAL
+    stack.wait_prediction_log_flushed(NORMAL)
+    run = stack.run_drift_job()
+    assert run.exit_code == 0, run.output
+    drift = _drift_status(stack)
+    assert drift["result"] == "Completed"
+    assert drift["rows"]["current"] == NORMAL
+    assert drift["datasetDrift"] is False
+    assert stack.prometheus is not None
+    stack.prometheus.wait_for(
+        f'modelmonitor_drift_detected{{monitor="{MONITOR}"}} == 0', timeout=60
+    )
+    assert stack.prometheus.query('ALERTS{alertname="ModelDriftDetected"}') == []
+
+
+def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: LocalStack) -> None:
+    assert stack.prometheus is not None
+    configmap = cluster.get(stack.kube, "configmap", f"{MONITOR}-dashboard", APP_NAMESPACE)
+    assert configmap is not None
+    dashboard = json.loads(next(iter(configmap["data"].values())))
+    expressions = [
+        (panel.get("title", "?"), target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if "expr" in target
+    ]
+    assert expressions
+    stack.prometheus.wait_for("sum(credit_api_predictions_total) > 0", timeout=60)
+    empty = []
+    for title, expr in expressions:
+        query = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
+        result = stack.prometheus.query(query)  # raises on a bad expression
+        if not result:
+            empty.append(title)
+    traffic_panels = [t for t, e in expressions if "credit_api_requests_total" in e]
+    assert traffic_panels
+    assert not set(traffic_panels) & set(empty), f"panels without data: {empty}"
+
+
+def test_drifted_traffic_raises_model_drift_detected(stack: LocalStack) -> None:
+    stack.send_traffic(DRIFTED, drifted=True)
+    stack.wait_prediction_log_flushed(NORMAL + DRIFTED)
+    run = stack.run_drift_job()
+    assert run.exit_code == 0, run.output
+    drift = _drift_status(stack)
+    assert drift["datasetDrift"] is True
+    drifted = {f["name"] for f in drift["features"] if f["drifted"]}
+    assert {"age_in_years", "credit_amount", "duration_in_month"} <= drifted
+    assert stack.operator is not None
+    metrics = httpx.get(stack.operator.metrics_url).text
+    assert "modelmonitor_drift_detected{" in metrics
+    assert stack.webhook is not None
+    alert = stack.webhook.wait_for("ModelDriftDetected", timeout=180)[0]
+    assert alert["labels"]["model"] == "credit-score"
+    assert alert["labels"]["severity"]
+    assert alert["labels"]["team"] == "risk"
+    assert alert["annotations"]["runbook_url"].startswith("http")
+
+
+def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kube) -> None:
+    stack.delete_monitor()
+    # kube-controller-manager's garbage collector deletes what the monitor owned
+    deadline = time.monotonic() + 60
+    while _children(kube) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _children(kube) == []
+
+
+def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: LocalStack, kube: Kube) -> None:
+    stack.uninstall_charts()
+    ours = kube.kubectl(
+        "get",
+        "all,serviceaccount,role,rolebinding,servicemonitor,prometheusrule,configmap,secret",
+        "-A",
+        "-l",
+        "app.kubernetes.io/managed-by=Helm",
+        "-o",
+        "name",
+    ).stdout.split()
+    assert [name for name in ours if "credit-api" in name or "monitoring" in name] == []
+    cluster_wide = kube.kubectl(
+        "get",
+        "clusterrole,clusterrolebinding",
+        "-l",
+        "app.kubernetes.io/instance=monitoring",
+        "-o",
+        "name",
+    ).stdout.split()
+    assert cluster_wide == []
