@@ -26,7 +26,7 @@ setup: .venv/.synced ## install everything: uv, Python dependencies, system pack
 
 .PHONY: demo
 demo: setup ## the whole product on this machine: API, operator, drift job, Prometheus, Alertmanager
-	$(RUN) python -m demo
+	$(RUN) python -m demo $(ARGS)
 
 .PHONY: serve
 serve: setup ## run the credit API alone (SQLite prediction log by default)
