@@ -89,8 +89,8 @@ def check_children(
         crd = crds.get(f"{group}/{kind}")
         if crd is not None:
             found = validate_with_crd(child, crd)
-        elif "." in group and not group.endswith(".k8s.io"):
-            found = [f"no schema for {group}/{kind}: pass its CRD with --crd"]
+        elif _is_custom(group):
+            found = []  # reported by unchecked_kinds: the caller decides if that is an error
         else:
             found = validate_kubernetes(child)
         if kind == "PrometheusRule":
@@ -99,10 +99,29 @@ def check_children(
     return problems
 
 
+class _CrdLoader(yaml.SafeLoader):
+    """SafeLoader that reads a bare `=` (YAML 1.1's value tag, found in enums) as a string."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
+def _is_custom(group: str) -> bool:
+    return "." in group and not group.endswith(".k8s.io")
+
+
+def unchecked_kinds(
+    children: Iterable[Mapping[str, Any]], crds: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """`<group>/<Kind>` of custom children that no given CRD describes."""
+    kinds = {f"{str(c['apiVersion']).rpartition('/')[0]}/{c['kind']}" for c in children}
+    return sorted(kind for kind in kinds if _is_custom(kind.split("/")[0]) and kind not in crds)
+
+
 def crds_by_kind(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in paths:
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yaml.load_all(path.read_text(), Loader=_CrdLoader):  # noqa: S506
             if document and document.get("kind") == "CustomResourceDefinition":
                 spec = document["spec"]
                 found[f"{spec['group']}/{spec['names']['kind']}"] = document

@@ -14,8 +14,13 @@ from typing import Any
 
 import yaml
 
-from modelmonitor.check import check_children, crds_by_kind, validate_with_crd
-from modelmonitor.manifests import ManifestError, load_crd, read_monitors
+from modelmonitor.check import (
+    check_children,
+    crds_by_kind,
+    unchecked_kinds,
+    validate_with_crd,
+)
+from modelmonitor.manifests import ManifestError, dump_manifests, load_crd, read_monitors
 from modelmonitor.render import render_children
 from modelmonitor.settings import Settings
 from modelmonitor.spec import InvalidSpecError, Monitor, parse_monitor
@@ -56,7 +61,7 @@ def _parse(documents: list[dict[str, Any]]) -> list[Monitor]:
 def _render(path: Path, settings: Settings) -> int:
     monitors = _parse(_load(path))
     children = [child for monitor in monitors for child in render_children(monitor, settings)]
-    sys.stdout.write(yaml.safe_dump_all(children, sort_keys=False))
+    sys.stdout.write(dump_manifests(children))
     return 0
 
 
@@ -70,7 +75,10 @@ def _check(path: Path, crd_files: list[Path], settings: Settings) -> int:
         return EXIT_INVALID
     crds = crds_by_kind(crd_files)
     for monitor in _parse(documents):
-        for problem in check_children(render_children(monitor, settings), crds):
+        children = render_children(monitor, settings)
+        for kind in unchecked_kinds(children, crds):
+            print(f"note: {kind} not checked against a schema (pass its CRD with --crd)")
+        for problem in check_children(children, crds):
             problems.append(problem)
             print(f"{path}: {monitor.namespace}/{monitor.name}: {problem}", file=sys.stderr)
     if problems:

@@ -54,3 +54,20 @@ def crd_path() -> Path:
 def load_crd(path: Path | None = None) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((path or crd_path()).read_text())
     return loaded
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (PromQL, dashboard JSON) as `|` blocks, readable in reviews."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def dump_manifests(documents: list[dict[str, Any]]) -> str:
+    """Kubernetes objects as a multi-document YAML text, keys in their rendered order."""
+    return yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False)

@@ -39,8 +39,6 @@ def monitor_from(path: Path, namespace: str = "risk") -> Monitor:
     return parse_monitor(manifest)
 
 
-
-
 def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in patch.items():
@@ -70,4 +68,3 @@ def invalid_manifest(case: dict[str, Any], name: str = "broken") -> dict[str, An
 
 
 INVALID_CASES: list[dict[str, Any]] = yaml.safe_load((CASES / "invalid-monitors.yaml").read_text())
-
