@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,6 +60,8 @@ def up(directory: Path) -> int:
     else:
         if state is not None:
             stop_cluster(state)  # a half-dead cluster from before: clear it out first
+        # A SIGTERM while starting unwinds like Ctrl-C, so the half-started processes stop.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         state = start_cluster(directory, die_with_parent=False)
         cluster = Kube(state.kubeconfig, kubectl_binary(), local=True)
         try:
@@ -67,6 +70,10 @@ def up(directory: Path) -> int:
             cluster.close()
     print(f"export KUBECONFIG={state.kubeconfig}")
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
 
 
 def down(directory: Path) -> int:

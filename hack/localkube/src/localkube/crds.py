@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from localkube.errors import LocalkubeError
-from localkube.gotool import go_command, go_env
+from localkube.gotool import go_command, go_env, outside_any_module
 from localkube.versions import PROMETHEUS_OPERATOR_MODULE, PROMETHEUS_OPERATOR_VERSION
 
 CRD_FOLDER = "example/prometheus-operator-crd"
@@ -46,13 +46,15 @@ def crd_name(path: Path) -> str:
 
 def _download_module() -> Path:
     reference = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR_VERSION}"
-    completed = subprocess.run(
-        [go_command(), "mod", "download", "-json", reference],
-        env=go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with outside_any_module() as scratch:
+        completed = subprocess.run(
+            [go_command(), "mod", "download", "-json", reference],
+            cwd=scratch,
+            env=go_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     try:
         info = json.loads(completed.stdout)
     except json.JSONDecodeError:

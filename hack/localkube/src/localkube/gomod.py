@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from localkube.gotool import go_command, go_env
+from localkube.errors import LocalkubeError
+from localkube.gotool import go_command, go_env, outside_any_module
 from localkube.paths import go_modules_dir
 from localkube.versions import WRAPPER_MODULES, WrapperModule, staging_version
 
@@ -25,11 +26,12 @@ GENERATED_FILES = ("go.mod", "go.sum")
 
 def download_go_mod(module: str, version: str) -> dict[str, Any]:
     """The upstream go.mod as `go mod edit -json` parses it (the Go toolchain's own parser)."""
-    listed = _go_json(["list", "-m", "-json", f"{module}@{version}"], cwd=None)
-    go_mod_path = listed.get("GoMod")
-    if not go_mod_path:
-        raise RuntimeError(f"the Go module proxy returned no go.mod for {module}@{version}")
-    return _go_json(["mod", "edit", "-json", str(go_mod_path)], cwd=None)
+    with outside_any_module() as scratch:
+        listed = _go_json(["list", "-m", "-json", f"{module}@{version}"], cwd=scratch)
+        go_mod_path = listed.get("GoMod")
+        if not go_mod_path:
+            raise LocalkubeError(f"the Go module proxy returned no go.mod for {module}@{version}")
+        return _go_json(["mod", "edit", "-json", str(go_mod_path)], cwd=scratch)
 
 
 def staging_modules(upstream_go_mod: dict[str, Any]) -> list[str]:
@@ -82,7 +84,7 @@ def _run_go(arguments: list[str], cwd: Path | None) -> str:
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"go {' '.join(arguments)} failed:\n{completed.stderr.strip()}")
+        raise LocalkubeError(f"go {' '.join(arguments)} failed:\n{completed.stderr.strip()}")
     return completed.stdout
 
 

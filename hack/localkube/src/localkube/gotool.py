@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from localkube.errors import MissingToolError
 
@@ -23,12 +27,20 @@ def go_command() -> str:
 
 
 def go_env() -> dict[str, str]:
-    """The environment for go commands: pure Go, no toolchain downloads, our own go.mod edits.
+    """The environment for go commands: pure Go, no toolchain downloads, no go.work.
 
     GOCACHE and GOMODCACHE stay the user's defaults so every build on the machine shares them.
+    Builds keep go's default -mod=readonly: they never rewrite the committed go.mod/go.sum.
     """
     env = dict(os.environ)
     env["CGO_ENABLED"] = "0"
     env["GOTOOLCHAIN"] = "local"
-    env["GOFLAGS"] = " ".join([*env.get("GOFLAGS", "").split(), "-mod=mod"])
+    env["GOWORK"] = "off"
     return env
+
+
+@contextmanager
+def outside_any_module() -> Iterator[Path]:
+    """An empty working folder, so `go list -m mod@version` touches no go.mod of ours."""
+    with tempfile.TemporaryDirectory(prefix="localkube-go-") as folder:
+        yield Path(folder)
