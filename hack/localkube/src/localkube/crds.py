@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from localkube.errors import LocalkubeError
+from localkube.errors import LocalkubeError, MissingToolError
 from localkube.gotool import go_command, go_env, outside_any_module
 from localkube.versions import PROMETHEUS_OPERATOR_MODULE, PROMETHEUS_OPERATOR_VERSION
 
@@ -61,7 +61,8 @@ def _download_module() -> Path:
         info = {}
     if completed.returncode != 0 or "Dir" not in info:
         detail = info.get("Error") or completed.stderr.strip()
-        raise LocalkubeError(
-            f"could not download {reference} from the Go module proxy (GOPROXY): {detail}"
+        raise MissingToolError(
+            f"could not download {reference} (the prometheus-operator CRDs) through the Go "
+            f"module proxy (GOPROXY): {detail}"
         )
     return Path(info["Dir"])

@@ -24,7 +24,14 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from localkube.build import CONTROL_PLANE, KUBECTL, ensure_binaries, report_to_stderr
+from localkube.build import (
+    CONTROL_PLANE,
+    HELM_CLI,
+    KUBECTL,
+    Binary,
+    ensure_binaries,
+    report_to_stderr,
+)
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
 from localkube.kube import Kube
@@ -71,37 +78,60 @@ def _live_output(config: pytest.Config) -> Iterator[None]:
         yield
 
 
-_build_failure = pytest.StashKey[LocalkubeError]()
-_NEEDS_BINARIES = {"kube", "localkube_binaries"}
+def binaries_for_fixture(name: str) -> tuple[Binary, ...]:
+    """Which binaries a fixture of this plugin needs (none for fixtures of others)."""
+    if name == "kube":
+        return (KUBECTL,) if use_existing_cluster() else CONTROL_PLANE
+    return {
+        "localkube_binaries": CONTROL_PLANE,
+        "helm_binary": (HELM_CLI,),
+        "kubectl_binary": (KUBECTL,),
+    }.get(name, ())
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build (or find in the cache) the binaries before any test runs, if a test needs them.
+    """Build (or find in the cache) the binaries the collected tests need, before any runs.
 
-    A cold build takes longer than a test's timeout, so it must not happen inside one.
+    A cold build takes longer than a test's timeout, so it must not happen inside one. A
+    failure here is not fatal: the fixtures meet it again and skip or fail their tests.
     """
-    if not any(_NEEDS_BINARIES & set(getattr(item, "fixturenames", ())) for item in session.items):
+    needed = {
+        binary
+        for item in session.items
+        for fixture in getattr(item, "fixturenames", ())
+        for binary in binaries_for_fixture(fixture)
+    }
+    if not needed:
         return
-    needed = (KUBECTL,) if use_existing_cluster() else CONTROL_PLANE
-    with _live_output(session.config):
-        try:
-            ensure_binaries(needed, report_to_stderr)
-        except (MissingToolError, BuildError) as error:
-            session.config.stash[_build_failure] = error
+    with _live_output(session.config), contextlib.suppress(MissingToolError, BuildError):
+        ensure_binaries(sorted(needed, key=lambda b: b.name), report_to_stderr)
+
+
+def _binaries(request: pytest.FixtureRequest, binaries: tuple[Binary, ...]) -> dict[str, Path]:
+    try:
+        with _live_output(request.config):
+            return ensure_binaries(binaries, report_to_stderr)
+    except (MissingToolError, BuildError) as error:
+        unavailable(str(error))
 
 
 @pytest.fixture(scope="session")
 def localkube_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
-    """The control-plane binaries' paths by name (etcd, kube-apiserver, ...), for tests that
-    start clusters of their own."""
-    failure = request.config.stash.get(_build_failure, None)
-    if failure is not None:
-        unavailable(str(failure))
-    try:
-        with _live_output(request.config):
-            return ensure_binaries(CONTROL_PLANE, report_to_stderr)
-    except (MissingToolError, BuildError) as error:
-        unavailable(str(error))
+    """The control plane's binaries by name (etcd, kube-apiserver, kube-controller-manager,
+    kubectl), for tests that start clusters of their own."""
+    return _binaries(request, CONTROL_PLANE)
+
+
+@pytest.fixture(scope="session")
+def helm_binary(request: pytest.FixtureRequest) -> Path:
+    """The pinned helm (for pyhelm3: ``Client(executable=str(helm_binary))``)."""
+    return _binaries(request, (HELM_CLI,))["helm"]
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary(request: pytest.FixtureRequest) -> Path:
+    """The pinned kubectl."""
+    return _binaries(request, (KUBECTL,))["kubectl"]
 
 
 @pytest.fixture(scope="session")
@@ -109,13 +139,10 @@ def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
     """A cluster with the prometheus-operator CRDs installed, for the whole test session."""
+    kubectl = _binaries(request, binaries_for_fixture("kube"))["kubectl"]
     state = None
-    failure = request.config.stash.get(_build_failure, None)
-    if failure is not None:
-        unavailable(str(failure))
     try:
         with _live_output(request.config):
-            kubectl = ensure_binaries((KUBECTL,), report_to_stderr)["kubectl"]
             if use_existing_cluster():
                 kubeconfig = existing_kubeconfig()
             else:
