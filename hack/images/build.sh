@@ -7,7 +7,8 @@
 #      so the container build needs no network (and no proxy CA inside the build);
 #   3. the image, tagged <name>:<content hash> and <name>:dev. The hash covers the Dockerfile,
 #      uv.lock, the packages' sources and the base image, so an unchanged image is not rebuilt.
-# Usage: hack/images/build.sh [credit-api|operator|drift ...]   (default: all three)
+# Usage: hack/images/build.sh [--wheels-only] [credit-api|operator|drift ...]   (default: all)
+#   --wheels-only: only step 2, for builders that build the Dockerfiles themselves (Tilt).
 # Writes build/images.json ({"credit-api": "localhost/credit-api:<hash>", ...}) for the tests
 # and Tilt, and prints each image's reference and size.
 set -euo pipefail
@@ -21,7 +22,9 @@ engine_flags=()
 if [ "$engine" = podman ]; then
   # runc: crun fails on hosts with hybrid cgroups; limits are set explicitly because raising
   # them is not permitted in unprivileged sandboxes.
-  engine_flags=(--runtime "${PODMAN_RUNTIME:-runc}" --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+  # --layers=false: no intermediate images left behind (the content hash is the cache).
+  engine_flags=(--runtime "${PODMAN_RUNTIME:-runc}" --ulimit nofile=1024:1024 --ulimit nproc=1024:1024
+    --layers=false)
 fi
 
 # image name -> Dockerfile, workspace package, extra, the workspace packages it installs,
@@ -35,17 +38,12 @@ declare -A repository=([credit-api]=localhost/credit-api [operator]=localhost/mo
 
 log() { echo "images: $*" >&2; }
 
+wheels_only=false
+if [ "${1:-}" = --wheels-only ]; then wheels_only=true; shift; fi
 if [ $# -eq 0 ]; then set -- credit-api operator drift; fi
 for name in "$@"; do
   [ -n "${dockerfile[$name]:-}" ] || { echo "images: unknown image '$name' (credit-api, operator, drift)" >&2; exit 2; }
 done
-command -v "$engine" >/dev/null || { echo "images: $engine not found (set CONTAINER_ENGINE=docker or install podman)" >&2; exit 1; }
-
-base="${BASE_IMAGE:-}"
-if [ -z "$base" ]; then
-  base="$(bash hack/images/base.sh)"
-fi
-base_id="$("$engine" image inspect --format '{{.Id}}' "$base" 2>/dev/null || echo "$base")"
 
 content_hash() {  # name -> hash of everything the image is built from
   local name="$1"
@@ -75,21 +73,33 @@ build_wheelhouse() {  # name -> build/wheels/<name>/ with requirements.txt
   cp "$dir/third-party.txt" "$req"
   local pkg
   for pkg in ${local_packages[$name]}; do
-    "${uv[@]}" build --quiet --wheel --package "$pkg" --out-dir "$dir" 2>/dev/null
+    "${uv[@]}" build --quiet --wheel --package "$pkg" --out-dir "$dir" >&2
     echo "$pkg" >> "$req"
   done
 }
 
+if $wheels_only; then
+  for name in "$@"; do build_wheelhouse "$name"; done
+  exit 0
+fi
+command -v "$engine" >/dev/null || { echo "images: $engine not found (set CONTAINER_ENGINE=docker or install podman)" >&2; exit 1; }
+
+base="${BASE_IMAGE:-}"
+if [ -z "$base" ]; then
+  base="$(bash hack/images/base.sh)"
+fi
+base_id="$("$engine" image inspect --format '{{.Id}}' "$base" 2>/dev/null || echo "$base")"
+
 declare -A built=()
 for name in "$@"; do
   ref="${repository[$name]}:$(content_hash "$name")"
-  if "$engine" image exists "$ref" 2>/dev/null; then
+  if "$engine" image inspect "$ref" >/dev/null 2>&1; then
     log "$name: $ref is up to date"
   else
     build_wheelhouse "$name"
     log "$name: building $ref from ${dockerfile[$name]} on $base"
     start=$SECONDS
-    "$engine" build "${engine_flags[@]}" --layers=false --build-arg "BASE_IMAGE=$base" \
+    "$engine" build "${engine_flags[@]}" --build-arg "BASE_IMAGE=$base" \
       --file "${dockerfile[$name]}" --tag "$ref" . >&2
     log "$name: built in $((SECONDS - start))s"
   fi

@@ -1,0 +1,92 @@
+"""Helpers of the image tests: build the images with hack/images/build.sh, run them with podman."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILES = (
+    REPO / "app/Dockerfile",
+    REPO / "operator/Dockerfile",
+    REPO / "operator/Dockerfile.drift",
+)
+IMAGE_NAMES = ("credit-api", "operator", "drift")
+# The image's USER (numeric, so that Kubernetes' runAsNonRoot can check it).
+IMAGE_USER = "10001:10001"
+# runc: crun fails on hosts with hybrid cgroups; explicit limits, since raising them is not
+# permitted in unprivileged sandboxes. The same flags as hack/images/build.sh.
+PODMAN_RUN_FLAGS = (
+    "--runtime",
+    os.environ.get("PODMAN_RUNTIME", "runc"),
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(message: str) -> NoReturn:
+    """A missing tool fails the test in CI and skips it elsewhere, saying what is missing."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+def require_podman() -> str:
+    podman = shutil.which("podman")
+    if podman is None:
+        unavailable("podman is needed to build and run the images (hack/install-system-deps.sh)")
+    if os.geteuid() != 0:
+        unavailable("the image tests build a debootstrap base image and need root")
+    return podman
+
+
+def build_images() -> dict[str, str]:
+    """Builds (or finds up to date) every image; returns name -> reference."""
+    completed = subprocess.run(
+        ["bash", str(REPO / "hack/images/build.sh"), *IMAGE_NAMES],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    if completed.returncode != 0:
+        pytest.fail(
+            f"hack/images/build.sh failed ({completed.returncode}):\n{completed.stderr[-6000:]}",
+            pytrace=False,
+        )
+    images: dict[str, str] = json.loads((REPO / "build/images.json").read_text())
+    return {name: images[name] for name in IMAGE_NAMES}
+
+
+def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
+
+
+def podman_run(
+    image: str, *args: str, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Runs a container to completion, removed afterwards."""
+    return podman("run", "--rm", *PODMAN_RUN_FLAGS, *options, image, *args)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
