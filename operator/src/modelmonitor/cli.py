@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from modelmonitor.check import (
     check_children,
     crds_by_kind,

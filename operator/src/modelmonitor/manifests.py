@@ -56,7 +56,7 @@ def load_crd(path: Path | None = None) -> dict[str, Any]:
     return loaded
 
 
-class _BlockDumper(yaml.SafeDumper):
+class _BlockDumper(yaml.SafeDumper):  # type: ignore[misc]
     """Writes multi-line strings (PromQL, dashboard JSON) as `|` blocks, readable in reviews."""
 
 
@@ -70,4 +70,5 @@ _BlockDumper.add_representer(str, _represent_str)
 
 def dump_manifests(documents: list[dict[str, Any]]) -> str:
     """Kubernetes objects as a multi-document YAML text, keys in their rendered order."""
-    return yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False)
+    text: str = yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False)
+    return text

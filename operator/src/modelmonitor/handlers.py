@@ -1,0 +1,102 @@
+"""kopf handlers: glue only. Each one says when it runs and hands the work to reconcile().
+
+- create, update (spec changes), resume (operator start): reconcile the monitor.
+- a timer every `resync_seconds`: reconcile again, which repairs children edited by hand
+  (a converged monitor costs six list calls and no write).
+- a child deleted (watch on each child kind, filtered by our labels): reconcile its owner at
+  once, so a deleted child is back within seconds.
+- any monitor event: refresh the drift metrics from its status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from modelmonitor.kube import CHILD_KINDS, KubeApi
+from modelmonitor.manifests import GROUP, PLURAL, VERSION
+from modelmonitor.metrics import observe_monitor
+from modelmonitor.naming import MANAGED_BY
+from modelmonitor.reconcile import Outcome, reconcile
+from modelmonitor.settings import Settings
+
+MAX_RETRY_DELAY = 60.0
+log = logging.getLogger(__name__)
+
+
+class Operator:
+    """What the handlers share: the API facade and the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.api: KubeApi | None = None
+
+    async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        if self.api is None:
+            raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
+
+        target: Any = body  # kopf.Body or the dict a child watch fetched: both carry metadata
+
+        def post(event_type: str, reason: str, message: str) -> None:
+            kopf.event(target, type=event_type, reason=reason, message=message)
+
+        return await reconcile(self.api, self.settings, body, post)
+
+
+def _raise_for(outcome: Outcome, retry: int) -> None:
+    """Turn an outcome into kopf's retry policy: invalid specs never retry, API errors back off."""
+    if outcome.invalid is not None:
+        raise kopf.PermanentError(str(outcome.invalid))
+    if outcome.problems:
+        delay = min(MAX_RETRY_DELAY, 2.0 ** min(retry, 6))
+        raise kopf.TemporaryError("; ".join(map(str, outcome.problems)), delay=delay)
+
+
+def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
+    async def reconcile_monitor(body: kopf.Body, retry: int, **_: Any) -> None:
+        """When a monitor appears, changes or the operator starts: converge it."""
+        _raise_for(await operator.reconcile(body), retry)
+
+    @kopf.timer(
+        GROUP, VERSION, PLURAL, registry=registry, interval=operator.settings.resync_seconds
+    )
+    async def resync_monitor(body: kopf.Body, **_: Any) -> None:
+        """Every resync interval: converge again (repairs edited children; no-op otherwise)."""
+        await operator.reconcile(body)
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def export_drift(body: kopf.Body, type: str | None, **_: Any) -> None:
+        """On any monitor event: export its drift result as metrics."""
+        observe_monitor(body, deleted=type == "DELETED")
+
+    for api_version, kind in CHILD_KINDS:
+        group, _, version = api_version.rpartition("/")
+        plural = CHILD_KINDS[(api_version, kind)]
+
+        @kopf.on.event(
+            group,
+            version,
+            plural,
+            registry=registry,
+            labels={"app.kubernetes.io/managed-by": MANAGED_BY},
+        )
+        async def restore_child(
+            body: kopf.Body,
+            type: str | None,
+            **_: Any,
+        ) -> None:
+            """When a child is deleted: converge its owner, which puts the child back."""
+            if type != "DELETED" or operator.api is None:
+                return
+            for owner in body.metadata.get("ownerReferences") or []:
+                if owner.get("kind") == "ModelMonitor":
+                    namespace = str(body.metadata.namespace)
+                    monitor = await operator.api.get_monitor(namespace, owner["name"])
+                    if monitor is not None and monitor["metadata"].get("deletionTimestamp") is None:
+                        await operator.reconcile(monitor)

@@ -1,0 +1,172 @@
+"""Converge one monitor: parse, render, adopt, apply what differs, prune, write status.
+
+Writes happen only when something differs: each desired child is compared with the live one
+(every rendered field must already hold the rendered value), and the status with the current
+status, so a resync of a converged monitor makes no write at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from modelmonitor.kube import CHILD_KINDS, ApiCallError, KubeApi, child_key
+from modelmonitor.manifests import API_VERSION, KIND
+from modelmonitor.metrics import RECONCILE_DURATION, RECONCILE_TOTAL
+from modelmonitor.naming import selector_labels
+from modelmonitor.render import render_children
+from modelmonitor.settings import Settings
+from modelmonitor.spec import InvalidSpecError, parse_monitor
+from modelmonitor.status import build_status, conditions_for, status_unchanged
+
+# (event type, reason, message) -> posted as a Kubernetes Event on the monitor.
+EventSink = Callable[[str, str, str], Awaitable[None] | None]
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did, for events, status, handler return and tests."""
+
+    invalid: InvalidSpecError | None = None
+    applied: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    problems: list[ApiCallError] = field(default_factory=list)
+    status_written: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        return any(problem.retryable for problem in self.problems)
+
+
+def is_subset(desired: Any, current: Any) -> bool:
+    """Whether every field of `desired` holds the same value in `current` (extras allowed)."""
+    if isinstance(desired, Mapping):
+        return isinstance(current, Mapping) and all(
+            key in current and is_subset(value, current[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(current, list)
+            and len(desired) == len(current)
+            and all(is_subset(d, c) for d, c in zip(desired, current, strict=True))
+        )
+    return bool(desired == current)
+
+
+def owner_reference(monitor: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = monitor["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def _label(key: tuple[str, str, str]) -> str:
+    return f"{key[1]}/{key[2]}"
+
+
+async def _converge_children(
+    api: KubeApi, body: Mapping[str, Any], desired: list[dict[str, Any]], outcome: Outcome
+) -> None:
+    metadata = body["metadata"]
+    namespace, uid = metadata["namespace"], metadata["uid"]
+    wanted = {child_key(child): child for child in desired}
+    for api_version, kind in CHILD_KINDS:
+        try:
+            live = await api.list_children(
+                api_version, kind, namespace, selector_labels(metadata["name"])
+            )
+        except ApiCallError as problem:
+            outcome.problems.append(problem)
+            continue
+        current = {child_key(obj): obj for obj in live if _owned_by(obj, uid)}
+        for key, child in wanted.items():
+            if key[:2] != (api_version, kind) or is_subset(child, current.get(key)):
+                continue
+            try:
+                await api.apply(child)
+                outcome.applied.append(_label(key))
+            except ApiCallError as problem:
+                outcome.problems.append(problem)
+        for key, obj in current.items():
+            if key not in wanted:
+                try:
+                    await api.delete(obj)
+                    outcome.pruned.append(_label(key))
+                except ApiCallError as problem:
+                    outcome.problems.append(problem)
+
+
+async def reconcile(
+    api: KubeApi, settings: Settings, body: Mapping[str, Any], post_event: EventSink
+) -> Outcome:
+    """Bring one monitor's children and status in line with its spec. Never raises ApiCallError."""
+    started = time.perf_counter()
+    outcome = Outcome()
+    desired: list[dict[str, Any]] = []
+    try:
+        monitor = parse_monitor(body)
+    except InvalidSpecError as error:
+        outcome.invalid = error
+    else:
+        desired = render_children(monitor, settings)
+        reference = owner_reference(body)
+        for child in desired:
+            child["metadata"]["ownerReferences"] = [reference]
+        await _converge_children(api, body, desired, outcome)
+    await _write_status(api, body, desired, outcome)
+    await _post_events(outcome, post_event)
+    result = "invalid" if outcome.invalid else ("error" if outcome.problems else "ok")
+    RECONCILE_TOTAL.labels(result=result).inc()
+    RECONCILE_DURATION.observe(time.perf_counter() - started)
+    return outcome
+
+
+async def _write_status(
+    api: KubeApi, body: Mapping[str, Any], desired: list[dict[str, Any]], outcome: Outcome
+) -> None:
+    metadata = body["metadata"]
+    problems = [str(problem) for problem in outcome.problems]
+    reason = outcome.problems[0].reason if outcome.problems else None
+    conditions = conditions_for(str(outcome.invalid) if outcome.invalid else None, problems, reason)
+    children = [
+        {"apiVersion": c["apiVersion"], "kind": c["kind"], "name": c["metadata"]["name"]}
+        for c in desired
+    ]
+    current = body.get("status") or {}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = build_status(metadata.get("generation", 0), conditions, children, current, now)
+    if status_unchanged(status, current):
+        return
+    try:
+        await api.apply_status(metadata["namespace"], metadata["name"], status)
+        outcome.status_written = True
+    except ApiCallError as problem:
+        outcome.problems.append(problem)
+
+
+async def _post_events(outcome: Outcome, post_event: EventSink) -> None:
+    messages: list[tuple[str, str, str]] = []
+    if outcome.invalid is not None and outcome.status_written:
+        messages.append(("Warning", "InvalidSpec", str(outcome.invalid)))
+    if outcome.applied:
+        messages.append(("Normal", "Applied", "applied " + ", ".join(outcome.applied)))
+    if outcome.pruned:
+        messages.append(("Normal", "Pruned", "deleted " + ", ".join(outcome.pruned)))
+    if outcome.status_written:  # a lasting problem is told once, when it starts
+        messages += [("Warning", p.reason, p.message) for p in outcome.problems]
+    for event_type, reason, message in messages:
+        posted = post_event(event_type, reason, message)
+        if posted is not None:
+            await posted

@@ -1,0 +1,75 @@
+"""`modelmonitor run`: kopf configured for this operator, with metrics and a health probe."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+from prometheus_client import start_http_server
+
+from modelmonitor.handlers import Operator, register
+from modelmonitor.kube import KubeApi
+from modelmonitor.settings import Settings
+
+ANNOTATION_PREFIX = "modelmonitor.monitoring.mlops.dev"
+
+
+def _configure(kopf_settings: kopf.OperatorSettings) -> None:
+    # kopf's own bookkeeping goes to annotations: the status belongs to our documented fields
+    # and to the drift job, never to kopf's per-handler entries.
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=ANNOTATION_PREFIX
+    )
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    # One replica, no peering objects to install or grant (the chart runs a single pod).
+    kopf_settings.peering.standalone = True
+    kopf_settings.peering.mandatory = False
+    # Events for warnings and errors only: our reconcile posts its own, meaningful ones.
+    kopf_settings.posting.level = logging.WARNING
+    # Re-establish watches regularly, so a silently dropped connection cannot stall the operator.
+    kopf_settings.watching.server_timeout = 300
+    kopf_settings.watching.client_timeout = 330
+    kopf_settings.networking.request_timeout = 30
+
+
+def build_registry(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]:
+    registry = kopf.OperatorRegistry()
+    operator = Operator(settings)
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+        _configure(settings)
+        operator.api = KubeApi(AsyncClient(), operator.settings.field_manager)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        if operator.api is not None:
+            await operator.api.client.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own logins: in-cluster token, else $KUBECONFIG; no heavy client library.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    register(registry, operator)
+    return registry, operator
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    start_http_server(settings.metrics_port)
+    registry, _ = build_registry(settings)
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=True,
+            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+        )
+    )
