@@ -1,4 +1,4 @@
-"""Fixtures for the chart tests: the pinned helm binary, wrapped by charttools.Helm."""
+"""Fixtures for the chart tests: the pinned helm, wrapped by charttools.Helm."""
 
 from __future__ import annotations
 
@@ -16,21 +16,11 @@ from charttools import Helm, unavailable
 
 
 @pytest.fixture(scope="session")
-def helm_binary() -> Path:
-    """HELM_BIN if set, else the pinned helm that localkube builds and caches on first use."""
+def helm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """helm template/lint/run with the pinned helm (localkube's ``helm_binary`` fixture, built
+    and cached on first use), or with $HELM_BIN when set (a quicker local iteration)."""
     configured = os.environ.get("HELM_BIN")
-    if configured:
-        return Path(configured)
-    try:
-        from localkube.tools import helm_binary as build_helm  # noqa: PLC0415
-    except ImportError as error:
-        unavailable(f"helm is needed for the chart tests and localkube is not installed: {error}")
-    try:
-        return build_helm()
-    except Exception as error:  # any build failure means: no helm
-        unavailable(f"helm is needed for the chart tests and could not be built: {error}")
-
-
-@pytest.fixture(scope="session")
-def helm(helm_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(helm_binary, tmp_path_factory.mktemp("helm-values"))
+    binary = Path(configured) if configured else request.getfixturevalue("helm_binary")
+    if not binary.is_file():
+        unavailable(f"helm binary {binary} does not exist")
+    return Helm(binary, tmp_path_factory.mktemp("helm-values"))

@@ -14,11 +14,10 @@ import contextlib
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from charttools import CHARTS, REPO
+from charttools import CHARTS, REPO, Helm
 from kubernetes import client
 from pyhelm3 import Client
 
@@ -37,8 +36,8 @@ def run(coroutine: Any) -> Any:
 
 
 @pytest.fixture
-def helm_client(kube: Kube, helm_binary: Path) -> Client:
-    return Client(executable=str(helm_binary), kubeconfig=kube.kubeconfig, default_timeout="2m")
+def helm_client(kube: Kube, helm: Helm) -> Client:
+    return Client(executable=str(helm.binary), kubeconfig=kube.kubeconfig, default_timeout="2m")
 
 
 def get_json(kube: Kube, *args: str) -> dict[str, Any]:

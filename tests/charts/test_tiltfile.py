@@ -1,0 +1,288 @@
+"""The Tiltfile, evaluated by Tilt's own Starlark interpreter (go.starlark.net, via starlark-go)
+with Tilt's builtins replaced by recorders, so that what it would deploy can be checked here,
+where neither Docker nor Tilt runs.
+
+The recorders are real where it matters: `helm()` renders the charts with the pinned helm and the
+values files the Tiltfile names, `read_yaml()` reads the real file, and every path, Dockerfile
+stage, resource dependency and object selector the Tiltfile mentions must exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+from charttools import REPO, Helm, kubernetes_version
+from starlark_go import EvalError, Starlark, configure_starlark
+
+TILTFILE = REPO / "Tiltfile"
+LOAD = re.compile(r"^load\((?P<args>[^)]*)\)\s*$", re.MULTILINE)
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+
+
+@dataclass
+class TiltRecord:
+    """What the Tiltfile asked Tilt to do."""
+
+    loads: dict[str, list[str]] = field(default_factory=dict)
+    allowed_contexts: list[str] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    local_commands: list[str] = field(default_factory=list)
+    image_json_paths: list[dict[str, Any]] = field(default_factory=list)
+
+
+def evaluate(
+    helm: Helm, context: str = "kind-credit-monitoring", settings: dict[str, Any] | None = None
+) -> TiltRecord:
+    record = TiltRecord()
+    source = TILTFILE.read_text()
+    for match in LOAD.finditer(source):
+        module, *symbols = (part.strip().strip('"') for part in match["args"].split(","))
+        record.loads[module] = symbols
+    # load() needs Tilt's extension loader; the loaded names are recorders defined below.
+    source = LOAD.sub("", source)
+
+    def exists(path: str) -> str:
+        assert (REPO / path).exists(), f"the Tiltfile names {path}, which does not exist"
+        return path
+
+    def add_resource(name: str, **details: Any) -> None:
+        assert name not in record.resources, f"resource {name} defined twice"
+        record.resources[name] = details
+
+    def read_json(path: str, default: Any = None) -> Any:
+        if settings is not None:
+            return settings
+        return json.loads((REPO / path).read_text()) if (REPO / path).exists() else default
+
+    def fail(message: str) -> None:
+        raise RuntimeError(message)
+
+    def helm_template(
+        path: str, name: str, namespace: str, values: list[str], set: list[str]
+    ) -> str:
+        for values_file in values:
+            exists(values_file)
+        args = ["template", name, str(REPO / exists(path)), "--namespace", namespace]
+        # Tilt renders for the cluster it deploys to; here, the version the tests run.
+        args += ["--kube-version", kubernetes_version()]
+        for values_file in values:
+            args += ["--values", str(REPO / values_file)]
+        for assignment in set:
+            args += ["--set", assignment]
+        completed = helm.run(*args)
+        assert completed.returncode == 0, completed.stderr
+        return completed.stdout
+
+    def k8s_yaml(text: str) -> None:
+        record.objects += [doc for doc in yaml.safe_load_all(text) if doc]
+
+    def docker_build(ref: str, context: str, **options: Any) -> None:
+        dockerfile = (REPO / context / exists(options.get("dockerfile", "Dockerfile"))).read_text()
+        target = options.get("target")
+        if target:
+            assert re.search(rf"^FROM .* AS {target}$", dockerfile, re.MULTILINE), target
+        for path in options.get("only", []):
+            if not path.startswith("build/"):  # build/ is made by the local() wheel step
+                exists(path)
+        for step in options.get("live_update", []):
+            exists(step["sync"][0])
+        record.images[ref] = options
+
+    def local(command: str, **_: Any) -> str:
+        record.local_commands.append(command)
+        script = command.split()[1] if command.startswith(("bash ", "python3 ")) else None
+        if script:
+            exists(script)
+        return ""
+
+    def local_resource(name: str, **options: Any) -> None:
+        add_resource(name, kind="local", **options)
+        for command in (options.get("cmd"), options.get("serve_cmd")):
+            if command and command.startswith("python3 "):
+                exists(command.split()[1])
+
+    def k8s_resource(workload: str = "", **options: Any) -> None:
+        add_resource(options.get("new_name") or workload, kind="k8s", workload=workload, **options)
+
+    # starlark-go converts Python functions, not builtin methods such as list.extend.
+    def allow_k8s_contexts(contexts: list[str]) -> None:
+        record.allowed_contexts.extend(contexts)
+
+    def encode_yaml(obj: Any) -> str:
+        return yaml.safe_dump(obj)
+
+    builtins: dict[str, Callable[..., Any] | Any] = {
+        "version_settings": lambda **_: None,
+        "read_json": read_json,
+        "allow_k8s_contexts": allow_k8s_contexts,
+        "k8s_context": lambda: context,
+        "fail": fail,
+        "helm_repo": lambda name, url, **options: add_resource(
+            name, kind="repo", url=url, **options
+        ),
+        "helm_resource": lambda name, chart, **options: add_resource(
+            name, kind="helm", chart=chart, **options
+        ),
+        "local": local,
+        "docker_build": docker_build,
+        "docker_build_with_restart": docker_build,
+        "sync": lambda src, dest: {"sync": [src, dest]},
+        "helm": helm_template,
+        "k8s_yaml": k8s_yaml,
+        "blob": lambda text: text,
+        "read_yaml": lambda path: yaml.safe_load((REPO / exists(path)).read_text()),
+        "encode_yaml": encode_yaml,
+        "k8s_image_json_path": lambda path, **options: record.image_json_paths.append(
+            {"path": path, **options}
+        ),
+        "k8s_resource": k8s_resource,
+        "local_resource": local_resource,
+        "link": lambda url, name="": url,
+        "TRIGGER_MODE_MANUAL": 1,
+    }
+    # Tilt's dialect: top-level if/for and reassignment, sets, recursion.
+    configure_starlark(allow_set=True, allow_global_reassign=True, allow_recursion=True)
+    Starlark(globals=builtins).exec(source)
+    return record
+
+
+@pytest.fixture(scope="module")
+def tilt(helm: Helm) -> TiltRecord:
+    return evaluate(helm)
+
+
+def selector(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['name']}:{obj['kind'].lower()}"
+
+
+def test_tiltfile_loads_the_tilt_extensions_it_uses(tilt: TiltRecord) -> None:
+    assert tilt.loads == {
+        "ext://helm_resource": ["helm_repo", "helm_resource"],
+        "ext://restart_process": ["docker_build_with_restart"],
+    }
+
+
+def test_only_kind_contexts_are_allowed(tilt: TiltRecord, helm: Helm) -> None:
+    assert tilt.allowed_contexts
+    assert all(context.startswith("kind-") for context in tilt.allowed_contexts)
+    with pytest.raises(EvalError, match="only deploys to kind clusters"):
+        evaluate(helm, context="gke_prod_europe-west1_credit")
+
+
+def test_kube_prometheus_stack_comes_from_its_helm_repository(tilt: TiltRecord) -> None:
+    stack = tilt.resources["kube-prometheus-stack"]
+    assert stack["chart"] == "prometheus-community/kube-prometheus-stack"
+    assert stack["resource_deps"] == ["prometheus-community"]
+    assert tilt.resources["prometheus-community"]["url"].startswith("https://")
+
+
+def test_three_images_are_built_and_the_charts_use_them(tilt: TiltRecord) -> None:
+    assert set(tilt.images) == {"credit-api", "modelmonitor-operator", "modelmonitor-drift-job"}
+    containers = [
+        c
+        for obj in tilt.objects
+        if obj["kind"] in WORKLOAD_KINDS
+        for c in obj["spec"]["template"]["spec"]["containers"]
+    ]
+    repositories = {c["image"].rsplit(":", 1)[0] for c in containers}
+    assert {"credit-api", "modelmonitor-operator"} <= repositories
+    # The drift image reaches the operator through an env var, which Tilt is told to rewrite.
+    (json_path,) = tilt.image_json_paths
+    assert "MODELMONITOR_DRIFT_IMAGE" in json_path["path"]
+    operator = next(
+        o
+        for o in tilt.objects
+        if o["kind"] == json_path["kind"] and o["metadata"]["name"] == json_path["name"]
+    )
+    env = {
+        e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODELMONITOR_DRIFT_IMAGE"].startswith("modelmonitor-drift-job:")
+
+
+def test_python_code_is_live_updated_with_a_restart(tilt: TiltRecord) -> None:
+    for image in ("credit-api", "modelmonitor-operator"):
+        options = tilt.images[image]
+        assert options["target"] == "dev"
+        assert options["entrypoint"]
+        assert all(
+            step["sync"][1].startswith("/opt/venv/lib/python3.11/site-packages/")
+            for step in options["live_update"]
+        )
+    assert any(c.startswith("bash hack/images/build.sh --wheels-only") for c in tilt.local_commands)
+
+
+def test_every_object_selector_and_dependency_exists(tilt: TiltRecord) -> None:
+    rendered = {selector(obj) for obj in tilt.objects}
+    workloads = {o["metadata"]["name"] for o in tilt.objects if o["kind"] in WORKLOAD_KINDS}
+    for name, resource in tilt.resources.items():
+        for wanted in resource.get("objects", []):
+            assert wanted in rendered, f"resource {name} names {wanted}, which is not rendered"
+        if resource["kind"] == "k8s" and resource["workload"]:
+            assert resource["workload"] in workloads, name
+        for dependency in resource.get("resource_deps", []):
+            known = dependency in tilt.resources or dependency in workloads
+            assert known, f"resource {name} depends on unknown {dependency}"
+
+
+def test_the_example_monitor_is_deployed_in_the_api_namespace(tilt: TiltRecord) -> None:
+    (monitor,) = [o for o in tilt.objects if o["kind"] == "ModelMonitor"]
+    api = next(
+        o
+        for o in tilt.objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "credit-api"
+    )
+    assert monitor["metadata"]["namespace"] == api["metadata"]["namespace"]
+    assert tilt.resources["credit-score-monitor"]["objects"] == ["credit-score:modelmonitor"]
+
+
+def test_api_grafana_prometheus_and_alertmanager_are_port_forwarded(tilt: TiltRecord) -> None:
+    assert tilt.resources["credit-api"]["port_forwards"] == ["8000:8000"]
+    forwarded = {
+        name: resource["serve_cmd"]
+        for name, resource in tilt.resources.items()
+        if "port-forward" in resource.get("serve_cmd", "")
+    }
+    assert set(forwarded) == {"grafana", "prometheus", "alertmanager"}
+    assert "3000:80" in forwarded["grafana"]
+    assert "9090:9090" in forwarded["prometheus"]
+    assert "9093:9093" in forwarded["alertmanager"]
+
+
+def test_grafana_password_is_read_from_the_kube_prometheus_stack_secret(
+    tilt: TiltRecord,
+) -> None:
+    command = tilt.resources["grafana-password"]["cmd"]
+    assert "get secret kube-prometheus-stack-grafana" in command
+    assert "admin-password" in command
+
+
+def test_traffic_buttons_send_normal_and_drifted_rows(tilt: TiltRecord) -> None:
+    normal, drifted = tilt.resources["traffic"], tilt.resources["drifted-traffic"]
+    for button in (normal, drifted):
+        assert button["cmd"].startswith("python3 hack/kind/traffic.py ")
+        assert button["auto_init"] is False
+        assert button["resource_deps"] == ["credit-api"]
+    assert "--drift" in drifted["cmd"]
+    assert "--drift" not in normal["cmd"]
+
+
+def test_every_resource_is_labelled(tilt: TiltRecord) -> None:
+    unlabelled = [name for name, r in tilt.resources.items() if not r.get("labels")]
+    assert unlabelled == [], unlabelled
+
+
+def test_settings_file_overrides_the_defaults(helm: Helm) -> None:
+    example = json.loads((REPO / "tilt-settings.example.json").read_text())
+    example["port_forwards"]["api"] = 18000
+    record = evaluate(helm, settings=example)
+    assert record.resources["credit-api"]["port_forwards"] == ["18000:8000"]
+    assert "--rows 1200" in record.resources["traffic"]["cmd"]
