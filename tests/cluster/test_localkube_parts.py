@@ -10,13 +10,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from localkube.build import KUBERNETES, go_build_output_name, ldflags
+from localkube import gotool
+from localkube.build import KUBECTL, KUBERNETES, ensure_binaries, go_build_output_name, ldflags
 from localkube.cluster import STATE_FILE, ClusterState
 from localkube.crds import crd_name
+from localkube.errors import MissingToolError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
 from localkube.pki import API_SERVER_DNS_NAMES, KUBERNETES_SERVICE_IP, create_pki
 from localkube.processes import RunningProcess, is_running, start_process
-from localkube.pytest_plugin import namespace_name
+from localkube.pytest_plugin import namespace_name, unavailable
 from localkube.versions import staging_version
 from localkube.waiting import wait_for
 
@@ -125,3 +127,22 @@ def test_down_leaves_alone_a_pid_that_now_belongs_to_another_program(tmp_path: P
     finally:
         other.kill()
         other.wait()
+
+
+def test_without_go_the_error_says_what_is_missing_and_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CREDIT_MONITORING_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(gotool, "FALLBACK_GO", str(tmp_path / "no-go"))
+    with pytest.raises(MissingToolError, match=r"Go toolchain.*install it"):
+        ensure_binaries((KUBECTL,))
+
+
+def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no go here"):
+        unavailable("no go here")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="no go here"):
+        unavailable("no go here")

@@ -127,7 +127,10 @@ def _stamp(module: WrapperModule) -> dict[str, str]:
 
 
 def ldflags(module: WrapperModule) -> list[str]:
-    """Strip symbols, and stamp the real version the way each project's own release build does."""
+    """Strip symbols, and stamp the real version the way each project's own release build does.
+
+    Derived from committed files only, so a cache hit needs no Go toolchain.
+    """
     flags = ["-s", "-w"]
     if module is KUBERNETES:
         major, minor, _ = module.version.removeprefix("v").split(".", 2)
@@ -137,12 +140,10 @@ def ldflags(module: WrapperModule) -> list[str]:
                 f"-X {package}.gitMajor={major}",
                 f"-X {package}.gitMinor={minor}",
                 f"-X {package}.gitTreeState=clean",
-                f"-X {package}.buildDate={_release_time(module)}",
             ]
     elif module is HELM:
         # helm's Makefile: the Kubernetes version helm assumes is that of its client-go.
-        client_go = _resolved_version(module, "k8s.io/client-go")
-        _, minor, _ = client_go.removeprefix("v").split(".", 2)
+        _, minor, _ = required_version(module, "k8s.io/client-go").removeprefix("v").split(".", 2)
         flags.append(f"-X helm.sh/helm/v3/internal/version.version={module.version}")
         flags.append("-X helm.sh/helm/v3/internal/version.gitTreeState=clean")
         for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
@@ -150,28 +151,13 @@ def ldflags(module: WrapperModule) -> list[str]:
     return flags
 
 
-def _release_time(module: WrapperModule) -> str:
-    info = _go_list_module(module, f"{module.upstream}")
-    return str(info["Time"]).replace("+00:00", "Z")
-
-
-def _resolved_version(module: WrapperModule, dependency: str) -> str:
-    return str(_go_list_module(module, dependency)["Version"])
-
-
-def _go_list_module(module: WrapperModule, path: str) -> dict[str, object]:
-    completed = subprocess.run(
-        [go_command(), "list", "-m", "-json", path],
-        cwd=go_modules_dir() / module.directory,
-        env=go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise BuildError(f"go list -m {path} failed: {completed.stderr.strip()}")
-    parsed: dict[str, object] = json.loads(completed.stdout)
-    return parsed
+def required_version(module: WrapperModule, dependency: str) -> str:
+    """The version of ``dependency`` in the wrapper's go.mod (tidy lists every one it builds)."""
+    go_mod = (go_modules_dir() / module.directory / "go.mod").read_text()
+    found = re.search(rf"^\s*{re.escape(dependency)} (v\S+)", go_mod, flags=re.MULTILINE)
+    if found is None:
+        raise BuildError(f"hack/k8s/{module.directory}/go.mod does not require {dependency}")
+    return found.group(1)
 
 
 def _build(
