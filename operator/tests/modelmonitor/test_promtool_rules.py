@@ -23,6 +23,7 @@ pytestmark = pytest.mark.prometheus
 
 APP = 'job="credit-api",namespace="risk"'
 ROUTE = 'method="POST",route="/api/v1/predict"'
+JOB = 'namespace="risk",job_name="credit-score-drift-2900"'
 OWN = 'monitor="credit-score",monitor_namespace="risk",model="credit-score",namespace="monitoring"'
 BASE = {"model": "credit-score", "monitor": "credit-score", "namespace": "risk"}
 SLI = {**BASE, "monitor_namespace": "risk"}
@@ -233,11 +234,11 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
     "drift job pod failed recently, then long ago": (
         [
             {
-                "series": 'kube_job_status_failed{namespace="risk",job_name="credit-score-drift-2900"}',
+                "series": f"kube_job_status_failed{{{JOB}}}",
                 "values": "1x30",
             },
             {
-                "series": 'kube_job_status_start_time{namespace="risk",job_name="credit-score-drift-2900"}',
+                "series": f"kube_job_status_start_time{{{JOB}}}",
                 "values": "0x30",
             },
         ],

@@ -1,0 +1,341 @@
+"""The operator against a real control plane (localkube), with the RBAC the chart grants.
+
+The operator runs as a process (`modelmonitor run`) authenticated as a ServiceAccount that holds
+exactly the chart's ClusterRoles (rendered with `helm template` from charts/monitoring), so a
+permission the operator lacks fails here as it would in a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from localkube.kube import Kube, KubectlError
+from localkube.waiting import wait_for
+
+from .support import EXAMPLE, REPO, invalid_manifest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+CRD = REPO / "manifests" / "crds" / "modelmonitors.monitoring.mlops.dev.yaml"
+CHART = REPO / "charts" / "monitoring"
+CHILD_KINDS = ("serviceaccount", "role", "rolebinding", "cronjob", "prometheusrule", "configmap")
+SELECTOR = "app.kubernetes.io/managed-by=modelmonitor"
+RESYNC_SECONDS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get_json(kube: Kube, *args: str) -> Any:
+    return json.loads(kube.kubectl("get", "-o", "json", *args).stdout)
+
+
+def children(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = get_json(
+        kube, "-n", namespace, ",".join(CHILD_KINDS), "-l", SELECTOR
+    )["items"]
+    return items
+
+
+def condition(monitor: dict[str, Any], kind: str) -> dict[str, Any]:
+    for found in monitor.get("status", {}).get("conditions", []):
+        if found["type"] == kind:
+            return dict(found)
+    return {}
+
+
+def apply(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
+    kube.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+
+class OperatorProcess:
+    """`modelmonitor run` as a local process with a ServiceAccount kubeconfig."""
+
+    def __init__(self, kubeconfig: Path, namespaces: str, log: Path) -> None:
+        self.metrics_port = _free_port()
+        self.health_port = _free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "MODELMONITOR_NAMESPACES": namespaces,
+            "MODELMONITOR_METRICS_PORT": str(self.metrics_port),
+            "MODELMONITOR_HEALTH_PORT": str(self.health_port),
+            "MODELMONITOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
+            "MODELMONITOR_DRIFT_IMAGE": "drift-job:test",
+        }
+        self.log = log
+        self._log_file = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelmonitor.cli", "run"],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self._healthy, timeout=60, what=f"operator /healthz (log: {log})")
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and not line.startswith("#")
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log_file.close()
+
+
+def _chart_rbac(helm: Path, release: str, namespace: str) -> list[dict[str, Any]]:
+    rendered = subprocess.run(
+        [
+            str(helm), "template", release, str(CHART), "--namespace", namespace,
+            "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def _operator_identity(
+    kube: Kube, helm: Path, release: str, drop: str | None = None
+) -> tuple[str, str]:
+    """A namespace and ServiceAccount with the chart's RBAC (minus rules on `drop`)."""
+    namespace = f"{release}-system"
+    kube.kubectl("create", "namespace", namespace)
+    documents = _chart_rbac(helm, release, namespace)
+    account = ""
+    for document in documents:
+        if document["kind"] == "ServiceAccount":
+            account = document["metadata"]["name"]
+        if drop and document["kind"] == "ClusterRole":
+            document["rules"] = [r for r in document["rules"] if drop not in r["resources"]]
+    kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
+    return namespace, account
+
+
+@pytest.fixture(scope="module")
+def crd(kube: Kube) -> None:
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD))
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, crd: None, helm_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    release = f"mm-{uuid.uuid4().hex[:6]}"
+    namespace, account = _operator_identity(kube, helm_binary, release)
+    kubeconfig = kube.service_account_kubeconfig(namespace, account)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    running = OperatorProcess(kubeconfig, "mmtest-*", log)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    name = f"mmtest-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def _ready_monitor(kube: Kube, namespace: str) -> dict[str, Any]:
+    apply(kube, namespace, yaml.safe_load(EXAMPLE.read_text()))
+
+    def ready() -> dict[str, Any] | None:
+        monitor = get_json(kube, "-n", namespace, "modelmonitor", "credit-score")
+        found = len(children(kube, namespace)) == len(CHILD_KINDS)
+        return monitor if found and condition(monitor, "Ready").get("status") == "True" else None
+
+    monitor: dict[str, Any] = wait_for(ready, timeout=20, what="a Ready monitor with 6 children")
+    return monitor
+
+
+def test_valid_monitor_gets_owned_children_within_seconds(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    started = time.monotonic()
+    monitor = _ready_monitor(kube, namespace)
+    assert time.monotonic() - started < 10
+    uid = monitor["metadata"]["uid"]
+    for child in children(kube, namespace):
+        owners = child["metadata"]["ownerReferences"]
+        assert [(o["kind"], o["uid"], o["controller"]) for o in owners] == [
+            ("ModelMonitor", uid, True)
+        ]
+    status = monitor["status"]
+    assert status["observedGeneration"] == monitor["metadata"]["generation"]
+    assert {c["kind"] for c in status["children"]} == {
+        "ServiceAccount", "Role", "RoleBinding", "CronJob", "PrometheusRule", "ConfigMap",
+    }  # fmt: skip
+    assert condition(monitor, "Degraded")["status"] == "False"
+    cronjob = get_json(kube, "-n", namespace, "cronjob", "credit-score-drift")
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "drift-job:test"
+    )
+    printed = kube.kubectl("get", "-n", namespace, "mm").stdout
+    assert re.search(r"credit-score\s+True", printed), printed
+
+
+def test_invalid_monitor_is_rejected_or_reported_on_its_field(
+    kube: Kube, operator: OperatorProcess, namespace: str, invalid_case: dict[str, Any]
+) -> None:
+    manifest = invalid_manifest(invalid_case)
+    field = invalid_case["field"]
+    if invalid_case["schema"]:
+        with pytest.raises(KubectlError) as rejected:
+            apply(kube, namespace, manifest)
+        assert field.rsplit(".", 1)[-1].split("[")[0] in rejected.value.stderr
+        return
+    apply(kube, namespace, manifest)
+
+    def reported() -> dict[str, Any] | None:
+        monitor = get_json(kube, "-n", namespace, "modelmonitor", "broken")
+        invalid = condition(monitor, "InvalidSpec")
+        return invalid if invalid.get("status") == "True" else None
+
+    invalid = wait_for(reported, timeout=15, what=f"InvalidSpec for {field}")
+    assert invalid["message"].startswith(f"{field}: ")
+    assert children(kube, namespace) == []
+    assert operator.process.poll() is None
+    # A permanent error is not retried: no further reconciles of it after the first.
+    count = operator.metric('modelmonitor_reconcile_total{result="invalid"}')
+    time.sleep(2)
+    assert operator.metric('modelmonitor_reconcile_total{result="invalid"}') <= count + 1
+
+
+def test_editing_the_spec_converges_the_children(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    _ready_monitor(kube, namespace)
+    patch = {"spec": {"dashboard": {"enabled": False}, "drift": {"schedule": "0 * * * *"}}}
+    kube.kubectl(
+        "patch", "-n", namespace, "mm", "credit-score", "--type=merge", "-p", json.dumps(patch)
+    )
+
+    def converged() -> bool:
+        kinds = {c["kind"] for c in children(kube, namespace)}
+        cronjob = get_json(kube, "-n", namespace, "cronjob", "credit-score-drift")
+        return "ConfigMap" not in kinds and cronjob["spec"]["schedule"] == "0 * * * *"
+
+    wait_for(converged, timeout=15, what="dashboard pruned and schedule changed")
+
+
+def test_a_deleted_child_comes_back_within_seconds(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    _ready_monitor(kube, namespace)
+    old = get_json(kube, "-n", namespace, "prometheusrule", "credit-score-rules")
+    kube.kubectl("delete", "-n", namespace, "prometheusrule", "credit-score-rules")
+    started = time.monotonic()
+
+    def recreated() -> bool:
+        found = kube.kubectl(
+            "get", "-n", namespace, "prometheusrule", "credit-score-rules", "-o", "json",
+            check=False,
+        )  # fmt: skip
+        return (
+            found.returncode == 0
+            and json.loads(found.stdout)["metadata"]["uid"] != (old["metadata"]["uid"])
+        )
+
+    wait_for(recreated, timeout=10, what="the deleted PrometheusRule back")
+    assert time.monotonic() - started < 5
+
+
+def test_an_edited_child_is_put_back(kube: Kube, operator: OperatorProcess, namespace: str) -> None:
+    _ready_monitor(kube, namespace)
+    patch = {"spec": {"schedule": "1 1 1 1 1", "concurrencyPolicy": "Allow"}}
+    kube.kubectl(
+        "patch", "-n", namespace, "cronjob", "credit-score-drift", "--type=merge",
+        "-p", json.dumps(patch),
+    )  # fmt: skip
+
+    def repaired() -> bool:
+        spec = get_json(kube, "-n", namespace, "cronjob", "credit-score-drift")["spec"]
+        return spec["schedule"] == "*/15 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+
+    wait_for(repaired, timeout=3 * RESYNC_SECONDS, what="the edited CronJob repaired")
+
+
+def test_a_converged_resync_makes_no_writes(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    _ready_monitor(kube, namespace)
+    time.sleep(RESYNC_SECONDS)  # let the creation's own follow-up reconciles settle
+    before = operator.metric("modelmonitor_api_writes_total")
+    reconciles = operator.metric("modelmonitor_reconcile_total")
+    time.sleep(2.5 * RESYNC_SECONDS)
+    assert operator.metric("modelmonitor_reconcile_total") > reconciles  # resyncs did run
+    assert operator.metric("modelmonitor_api_writes_total") == before
+
+
+def test_deleting_the_monitor_collects_every_child(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    _ready_monitor(kube, namespace)
+    kube.kubectl("delete", "-n", namespace, "mm", "credit-score")
+    wait_for(
+        lambda: children(kube, namespace) == [],
+        timeout=60,
+        what="garbage collection of the children",
+    )
+
+
+def test_a_missing_permission_shows_as_degraded(
+    kube: Kube, crd: None, helm_binary: Path, tmp_path: Path
+) -> None:
+    release = f"mmdeny-{uuid.uuid4().hex[:6]}"
+    identity = _operator_identity(kube, helm_binary, release, drop="configmaps")
+    watched = f"mmdeny-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", watched)
+    limited = OperatorProcess(
+        kube.service_account_kubeconfig(*identity), watched, tmp_path / "operator.log"
+    )
+    try:
+        apply(kube, watched, yaml.safe_load(EXAMPLE.read_text()))
+
+        def degraded() -> dict[str, Any] | None:
+            monitor = get_json(kube, "-n", watched, "modelmonitor", "credit-score")
+            found = condition(monitor, "Degraded")
+            return found if found.get("status") == "True" else None
+
+        found = wait_for(degraded, timeout=20, what="a Degraded condition")
+        assert found["reason"] == "Forbidden"
+        assert "configmaps" in found["message"]
+        kinds = {c["kind"] for c in children(kube, watched)}
+        assert "CronJob" in kinds  # what it may create, it still creates
+    finally:
+        limited.stop()
+        kube.kubectl("delete", "namespace", watched, "--wait=false")

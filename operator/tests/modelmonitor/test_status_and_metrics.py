@@ -1,0 +1,134 @@
+"""Pure parts of the reconcile loop: change detection, conditions, the drift metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelmonitor.kube import ApiCallError, classify
+from modelmonitor.metrics import DriftCollector
+from modelmonitor.reconcile import is_subset
+from modelmonitor.status import build_status, conditions_for, status_unchanged
+
+LIVE_CRONJOB: dict[str, Any] = {
+    "metadata": {"name": "m-drift", "uid": "1", "resourceVersion": "7", "labels": {"a": "b"}},
+    "spec": {"schedule": "*/15 * * * *", "suspend": False, "jobTemplate": {"x": [1, {"y": 2}]}},
+}
+
+
+def test_rendered_fields_already_live_need_no_write() -> None:
+    desired = {"metadata": {"name": "m-drift"}, "spec": {"schedule": "*/15 * * * *"}}
+    assert is_subset(desired, LIVE_CRONJOB)
+
+
+def test_a_changed_or_missing_field_needs_a_write() -> None:
+    assert not is_subset({"spec": {"schedule": "0 * * * *"}}, LIVE_CRONJOB)
+    assert not is_subset({"spec": {"startingDeadlineSeconds": 300}}, LIVE_CRONJOB)
+    assert not is_subset({"spec": {"jobTemplate": {"x": [1]}}}, LIVE_CRONJOB)
+    assert not is_subset({"spec": {}}, None)
+
+
+def test_transition_time_moves_only_when_a_condition_flips() -> None:
+    first = build_status(1, conditions_for(None, [], None), [], {}, "2026-01-01T00:00:00Z")
+    same = build_status(1, conditions_for(None, [], None), [], first, "2026-01-02T00:00:00Z")
+    assert same == first
+    assert status_unchanged(same, first)
+    broken = build_status(
+        1, conditions_for(None, ["Forbidden: list ConfigMap"], "Forbidden"), [], first, "later"
+    )
+    ready = next(c for c in broken["conditions"] if c["type"] == "Ready")
+    assert ready == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Forbidden",
+        "message": "Forbidden: list ConfigMap",
+        "lastTransitionTime": "later",
+        "observedGeneration": 1,
+    }
+    assert not status_unchanged(broken, first)
+
+
+def test_the_drift_jobs_condition_does_not_count_as_a_change() -> None:
+    mine = build_status(2, conditions_for(None, [], None), [], {}, "t")
+    live = {
+        **mine,
+        "conditions": [*mine["conditions"], {"type": "DriftDetected", "status": "True"}],
+    }
+    assert status_unchanged(mine, live)
+
+
+def test_invalid_spec_names_the_field_in_every_condition() -> None:
+    conditions = conditions_for("spec.drift.window: not a duration", [], None)
+    assert {c.type: c.status for c in conditions} == {
+        "Ready": False,
+        "InvalidSpec": True,
+        "Degraded": False,
+    }
+    assert conditions[1].message == "spec.drift.window: not a duration"
+
+
+def test_network_errors_are_retryable() -> None:
+    problem = classify(ConnectionRefusedError("refused"), "list CronJob")
+    assert isinstance(problem, ApiCallError)
+    assert problem.retryable
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_drift_metrics_follow_the_status_and_forget_deleted_monitors() -> None:
+    collector = DriftCollector()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    drift = {
+        "result": "Completed",
+        "lastRunTime": "2026-01-01T00:00:00Z",
+        "lastSuccessfulRunTime": "2026-01-01T00:00:00Z",
+        "datasetDrift": True,
+        "driftShare": 0.25,
+        "features": [
+            {"name": "age", "stattest": "K-S p_value", "score": 0.001, "drifted": True},
+            {"name": "purpose", "stattest": "chi-square p_value", "score": 0.4, "drifted": False},
+        ],
+    }
+    collector.observe("risk", "credit-score", "credit-score", drift)
+    samples = _samples(registry)
+    monitor = {"model": "credit-score", "monitor": "credit-score", "monitor_namespace": "risk"}
+
+    def at(name: str, **extra: str) -> float:
+        return samples[(name, tuple(sorted({**monitor, **extra}.items())))]
+
+    assert at("modelmonitor_drift_share") == 0.25
+    assert at("modelmonitor_drift_detected") == 1.0
+    assert at("modelmonitor_feature_drift_detected", feature="age") == 1
+    assert at("modelmonitor_feature_drift_detected", feature="purpose") == 0
+    assert at("modelmonitor_feature_drift_score", feature="age", stattest="K-S p_value") == 0.001
+    assert at("modelmonitor_drift_last_success_timestamp_seconds") == 1767225600
+    assert at("modelmonitor_drift_run_result", result="Failed") == 0
+    assert at("modelmonitor_drift_run_result", result="Completed") == 1
+    collector.forget("risk", "credit-score")
+    assert "credit-score" not in generate_latest(registry).decode()
+
+
+def test_metrics_pass_promtool_check_metrics(promtool: str) -> None:
+    import subprocess  # noqa: PLC0415
+
+    collector = DriftCollector()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.observe("risk", "m", "credit-score", {"driftShare": 0.5, "datasetDrift": False})
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=generate_latest(registry),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
