@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
-from localkube.build import CONTROL_PLANE, KUBECTL, ensure_binaries, report_to_stderr
+from localkube.build import CONTROL_PLANE, HELM_CLI, KUBECTL, ensure_binaries, report_to_stderr
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
@@ -61,7 +61,7 @@ def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
     out = Narrator(total=9)
     out.step("Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)")
     out.say("the first run builds them from their Go modules: ~20-40 min on 2 cores, with progress")
-    ensure_binaries((*CONTROL_PLANE, KUBECTL), report_to_stderr)
+    ensure_binaries((*CONTROL_PLANE, HELM_CLI), report_to_stderr)
     with _cluster(work_dir / "cluster") as kube, _database(work_dir, postgres) as database_url:
         out.say(f"export KUBECONFIG={kube.kubeconfig}")
         stack = LocalStack(kube, work_dir, database_url=database_url, say=out.say)
