@@ -45,6 +45,8 @@ def install_chart(
         str(CHARTS / chart),
         f"--namespace={namespace}",
         "--create-namespace",
+        # The CRD outlives releases (keep policy) and tests may have applied it directly.
+        "--take-ownership",
         f"--values={_write_values(kube, release, values_json)}",
     )
 
