@@ -100,7 +100,7 @@ def load_bundle(model_dir: Path, name: str, version: str) -> ModelBundle:
         card = json.loads((path / CARD_FILE).read_text())
         reference = json.loads((path / REFERENCE_FILE).read_text())
         pipeline = joblib.load(path / PIPELINE_FILE)
-    except (OSError, ValueError, EOFError, ImportError, AttributeError) as error:
+    except Exception as error:  # unpickling a damaged file can raise nearly anything
         raise BundleError(f"cannot read the model bundle at {path}: {error}") from error
     if not isinstance(pipeline, Pipeline):
         raise BundleError(f"{path / PIPELINE_FILE} holds {type(pipeline).__name__}, not a Pipeline")

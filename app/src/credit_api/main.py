@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: metrics see every request, 413s from the body limit included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
     if settings.metrics_enabled:
-        app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
+        app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
 
 

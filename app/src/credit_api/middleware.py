@@ -6,11 +6,9 @@ calls and never buffers or re-wraps responses.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Sequence
 
-from starlette.routing import BaseRoute, Match
+from fastapi import HTTPException, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from credit_api.metrics import UNMATCHED_ROUTE, Metrics
@@ -21,10 +19,9 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 class RequestMetricsMiddleware:
     """Counts and times every HTTP request by method, route template and status."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,25 +40,19 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-            self.metrics.observe_request(
-                method, self._route_template(scope), status, time.perf_counter() - start
-            )
-
-    def _route_template(self, scope: Scope) -> str:
-        """The matched route's path template; never the raw path (that would be unbounded)."""
-        route = scope.get("route")
-        if route is None:
-            # Answered before routing (e.g. a body over the limit): find the route it targeted.
-            route = next((r for r in self.routes if r.matches(scope)[0] != Match.NONE), None)
-        path = getattr(route, "path", None)
-        return path if isinstance(path, str) else UNMATCHED_ROUTE
+            # The matched route's path template, never the raw path (that is unbounded).
+            path = getattr(scope.get("route"), "path", None)
+            route = path if isinstance(path, str) else UNMATCHED_ROUTE
+            self.metrics.observe_request(method, route, status, time.perf_counter() - start)
 
 
 class BodyLimitMiddleware:
-    """Answers 413 to request bodies over `max_bytes`, before anything parses them.
+    """Refuses request bodies over `max_bytes` with 413, before anything parses them.
 
-    A declared Content-Length is checked up front; a chunked body is read up to the limit
-    and then handed on whole.
+    The check sits in `receive`: a declared Content-Length over the limit fails the first
+    read, a chunked body fails as soon as it passes the limit, so no oversized body is ever
+    buffered. It raises HTTPException, which FastAPI's body reader passes on unchanged; the
+    request has been routed by then, so its metrics carry the route template.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics | None = None) -> None:
@@ -74,43 +65,28 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None:
-            if declared > self.max_bytes:
-                await self._too_large(send)
-                return
-            await self.app(scope, receive, send)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(bytes(body), receive), send)
+        received = 0
 
-    async def _too_large(self, send: Send) -> None:
+        async def limited_receive() -> Message:
+            nonlocal received
+            if declared is not None and declared > self.max_bytes:
+                raise self._too_large()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> HTTPException:
         if self.metrics is not None:
             self.metrics.errors.labels("body_too_large").inc()
-        content = json.dumps(
-            {"detail": f"request body is larger than {self.max_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        return HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"request body is larger than {self.max_bytes} bytes",
         )
-        await send({"type": "http.response.body", "body": content})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -121,16 +97,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -112,6 +112,7 @@ class PredictionLogWriter:
         self._deadline = float("inf")
         self._abandoned = False
         self._thread: threading.Thread | None = None
+        self._first_setup_done = threading.Event()
 
         self.submitted = 0
         self.written = 0
@@ -178,6 +179,15 @@ class PredictionLogWriter:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
+    def wait_for_store(self, timeout: float) -> bool:
+        """Wait for the first attempt to prepare the store; True when the store is ready.
+
+        Lets a normal start create the schema before serving, without ever blocking a
+        start on a store that is down (its failure ends the wait as well).
+        """
+        self._first_setup_done.wait(timeout)
+        return self.store_ready
+
     def stop(self, timeout: float) -> None:
         """Flush what is queued for up to `timeout` seconds; drop (and count) the rest."""
         with self._lock:
@@ -210,7 +220,9 @@ class PredictionLogWriter:
                 if self._past_deadline():
                     self._drop_everything()
                     return
-                if not self._try(self._prepare_store):
+                prepared = self._try(self._prepare_store)
+                self._first_setup_done.set()
+                if not prepared:
                     backoff = self._sleep(backoff)
                     continue
                 backoff = FIRST_BACKOFF_SECONDS
@@ -362,7 +374,7 @@ class PredictionLogWriter:
 
         New records wake the condition too; they must not cut the backoff short.
         """
-        end = time.monotonic() + backoff * (0.5 + random.random())  # noqa: S311 - jitter
+        end = time.monotonic() + backoff * (0.5 + random.random())
         with self._lock:
             while (remaining := min(end, self._deadline) - time.monotonic()) > 0:
                 self._work.wait(remaining)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from credit_api.bundle import BundleError
 from credit_api.config import Settings
 from credit_api.metrics import Metrics
 from credit_api.model_loading import LoadedModel, load_model
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MODEL_RETRY_MAX_SECONDS = 60.0
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# How long a start waits for the first attempt to migrate the store (a down store fails fast).
+STORE_FIRST_ATTEMPT_WAIT_SECONDS = POSTGRES_CONNECT_TIMEOUT_SECONDS + 5
 
 
 class Runtime:
@@ -61,11 +64,16 @@ class Runtime:
         except Exception as error:  # a broken bundle must not crash-loop the pod
             self.model_error = f"{type(error).__name__}: {error}"
             self.metrics.model_load_attempts.labels("failure").inc()
-            log.exception("cannot load the model")
+            known = isinstance(error, FileNotFoundError | BundleError)
+            log.error("cannot load the model (will retry): %s", error, exc_info=not known)
             return False
         self.metrics.model_load_attempts.labels("success").inc()
         self.model_error = None
         self.writer = self._start_writer(model)
+        if self.writer is not None:
+            wait = STORE_FIRST_ATTEMPT_WAIT_SECONDS
+            if not await asyncio.to_thread(self.writer.wait_for_store, wait):
+                log.warning("starting without the prediction store; the log keeps retrying")
         metrics = self.metrics if self.settings.metrics_enabled else None
         self.predictor = Predictor(model, metrics, self.writer)
         return True

@@ -106,7 +106,7 @@ EXAMPLE_APPLICATION: dict[str, JsonValue] = {
 class CreditApplication(BaseModel):
     """One credit application: the 20 attributes of the German Credit data.
 
-    Counts are strict integers: "6" or 6.5 months is a client bug, not something to coerce.
+    Numbers are strict: "6" or 6.5 months is a client bug, not something to coerce.
     """
 
     model_config = ConfigDict(
@@ -119,7 +119,7 @@ class CreditApplication(BaseModel):
     duration_in_month: Annotated[int, Field(strict=True, ge=1, le=120)]
     credit_history: CreditHistory
     purpose: Purpose
-    credit_amount: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+    credit_amount: Annotated[float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False)]
     savings_account_and_bonds: Savings
     present_employment_since: Employment
     installment_rate_in_percentage_of_disposable_income: Annotated[

@@ -34,6 +34,13 @@ async def post_feedback(
     A prediction made a moment ago may still be in the prediction log's queue: its batch is
     written first (waiting a bounded time), so feedback right after a prediction works.
     """
+    if writer is not None and not writer.store_ready:
+        metrics.errors.labels("store").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the prediction store is not ready yet; retry later",
+            headers={"Retry-After": "5"},
+        )
     if writer is not None and writer.is_pending(body.request_id):
         timeout = settings.feedback_flush_timeout_seconds
         if not await asyncio.to_thread(writer.flush_record, body.request_id, timeout):

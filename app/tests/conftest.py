@@ -1,0 +1,69 @@
+"""Shared fixtures: one trained bundle per session, and apps on SQLite built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from credit_api.bundle import ModelBundle, save_bundle
+from credit_api.config import Settings
+from credit_api.main import create_app
+from credit_api.schemas import EXAMPLE_APPLICATION
+from credit_api.training import train
+
+
+@pytest.fixture(scope="session")
+def trained_bundle() -> ModelBundle:
+    return train()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, trained_bundle: ModelBundle) -> Path:
+    directory = tmp_path_factory.mktemp("models")
+    save_bundle(trained_bundle, directory)
+    return directory
+
+
+@pytest.fixture
+def application() -> dict[str, Any]:
+    return dict(EXAMPLE_APPLICATION)
+
+
+@pytest.fixture
+def make_settings(model_dir: Path, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "model_dir": model_dir,
+            "train_if_missing": False,
+            "database_url": f"sqlite:///{tmp_path / 'predictions.db'}",
+            "log_flush_interval_seconds": 0.05,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Start the app (lifespan included) with settings overrides; stopped at test end."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from credit_api.data import load_german_credit
+from credit_api.metrics import REQUEST_DURATION_BUCKETS, UNMATCHED_ROUTE, Metrics
+from localservers.pytest_plugin import require_binary
+
+
+def value(exposition: str, series: str) -> float:
+    match = re.search(rf"^{re.escape(series)} (\S+)$", exposition, re.MULTILINE)
+    assert match is not None, f"{series} not exported"
+    return float(match.group(1))
+
+
+def test_requests_are_labelled_by_route_template(
+    client: TestClient, application: dict[str, Any]
+) -> None:
+    for _ in range(3):
+        client.post("/api/v1/predict", json=application)
+    client.post("/api/v1/predict", json={})
+    text = client.get("/metrics").text
+    route = 'method="POST",route="/api/v1/predict"'
+    assert value(text, f'credit_api_requests_total{{{route},status="200"}}') == 3
+    assert value(text, f'credit_api_requests_total{{{route},status="422"}}') == 1
+    assert value(text, f"credit_api_request_duration_seconds_count{{{route}}}") == 4
+    assert value(text, 'credit_api_errors_total{kind="validation"}') == 1
+
+
+def test_unknown_paths_share_one_label(client: TestClient) -> None:
+    for path in ("/nope", "/wp-admin/setup.php", "/api/v1/predict/123", "/api/v2/x"):
+        assert client.get(path).status_code == 404
+    client.request("BREW", "/healthz")
+    text = client.get("/metrics").text
+    assert (
+        value(
+            text,
+            f'credit_api_requests_total{{method="GET",route="{UNMATCHED_ROUTE}",status="404"}}',
+        )
+        == 4
+    )
+    assert (
+        value(text, 'credit_api_requests_total{method="other",route="/healthz",status="405"}') == 1
+    )
+    assert "wp-admin" not in text
+    assert "BREW" not in text
+
+
+def test_a_refused_body_is_counted_under_its_route(
+    make_client: Callable[..., TestClient], application: dict[str, Any]
+) -> None:
+    client = make_client(max_body_bytes=2048)
+    client.post("/api/v1/predict/batch", json={"applications": [application] * 10})
+    text = client.get("/metrics").text
+    series = 'credit_api_requests_total{method="POST",route="/api/v1/predict/batch",status="413"}'
+    assert value(text, series) == 1
+    assert value(text, 'credit_api_errors_total{kind="body_too_large"}') == 1
+
+
+def test_predictions_are_counted_by_decision_with_their_scores(client: TestClient) -> None:
+    rows = load_german_credit().drop(columns=["creditability"]).head(100).to_dict("records")
+    decisions = [
+        p["decision"]
+        for p in client.post("/api/v1/predict/batch", json={"applications": rows}).json()[
+            "predictions"
+        ]
+    ]
+    text = client.get("/metrics").text
+    labels = 'model="credit-score",version="1"'
+    for decision in ("good", "bad"):
+        series = f'credit_api_predictions_total{{decision="{decision}",{labels}}}'
+        assert value(text, series) == decisions.count(decision)
+    assert value(text, f"credit_api_prediction_score_count{{{labels}}}") == 100
+    assert value(text, f"credit_api_model_loaded{{{labels}}}") == 1
+
+
+def test_latency_buckets_hold_every_slo_threshold() -> None:
+    for threshold in (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 1, 2.5, 5, 10):
+        assert threshold in REQUEST_DURATION_BUCKETS
+
+
+def test_each_app_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()
+    first.errors.labels("validation").inc()
+    assert second.registry.get_sample_value("credit_api_errors_total", {"kind": "validation"}) == 0
+
+
+def test_disabled_metrics_count_no_requests(
+    make_client: Callable[..., TestClient], application: dict[str, Any]
+) -> None:
+    client = make_client(metrics_enabled=False)
+    client.post("/api/v1/predict", json=application)
+    text = client.get("/metrics").text
+    assert "credit_api_requests_total{" not in text
+    assert "credit_api_predictions_total{" not in text
+
+
+def test_default_process_metrics_are_exported(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert "process_resident_memory_bytes" in text
+    assert "python_gc_collections_total" in text
+
+
+@pytest.mark.prometheus
+def test_promtool_finds_nothing_to_complain_about(
+    client: TestClient, application: dict[str, Any]
+) -> None:
+    promtool = require_binary("promtool")
+    client.post("/api/v1/predict", json=application)
+    client.post("/api/v1/predict", json={})
+    client.get("/nope")
+    exposition = client.get("/metrics").text
+    result = subprocess.run(
+        [str(promtool), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+    assert result.stderr.strip() == ""
