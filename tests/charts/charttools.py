@@ -85,7 +85,7 @@ class Helm:
             args += ["--values", str(extra)]
         return args
 
-    def template(
+    def template_text(
         self,
         chart: str,
         values: Mapping[str, Any] | None = None,
@@ -93,8 +93,8 @@ class Helm:
         values_file: Path | None = None,
         release: str | None = None,
         namespace: str = "credit",
-    ) -> list[dict[str, Any]]:
-        """The rendered objects of a chart, or HelmError with helm's message."""
+    ) -> str:
+        """`helm template` of a chart as YAML text, or HelmError with helm's message."""
         completed = self.run(
             "template",
             release or chart,
@@ -107,7 +107,22 @@ class Helm:
         )
         if completed.returncode != 0:
             raise HelmError(completed.stderr)
-        return [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+        return completed.stdout
+
+    def template(
+        self,
+        chart: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        values_file: Path | None = None,
+        release: str | None = None,
+        namespace: str = "credit",
+    ) -> list[dict[str, Any]]:
+        """The rendered objects of a chart, or HelmError with helm's message."""
+        text = self.template_text(
+            chart, values, values_file=values_file, release=release, namespace=namespace
+        )
+        return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

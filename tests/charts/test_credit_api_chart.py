@@ -217,10 +217,19 @@ def test_bundled_postgresql_is_a_stateful_set_with_a_volume_claim(
     container = statefulset["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("postgres:")
     env = env_of(container)
-    password_ref = {"secretKeyRef": {"name": "credit-api-db", "key": "password"}}
-    assert env["POSTGRES_PASSWORD"] == password_ref
+    # The password is read from a mounted file, never from the environment.
+    assert "POSTGRES_PASSWORD" not in env
+    assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgresql/password"
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"}
+    assert mounts == {
+        "/var/lib/postgresql/data",
+        "/var/run/postgresql",
+        "/tmp",
+        "/run/secrets/postgresql",
+    }
+    volumes = statefulset["spec"]["template"]["spec"]["volumes"]
+    password = next(v for v in volumes if v["name"] == "password")
+    assert password["secret"]["secretName"] == "credit-api-db"
     assert find(defaults, "Service", "credit-api-postgresql")["spec"]["clusterIP"] == "None"
 
 
