@@ -63,9 +63,10 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
         """When a monitor appears, changes or the operator starts: converge it."""
         _raise_for(await operator.reconcile(body), retry)
 
-    @kopf.timer(
-        GROUP, VERSION, PLURAL, registry=registry, interval=operator.settings.resync_seconds
-    )
+    resync = operator.settings.resync_seconds
+
+    # First run one interval after the monitor is seen: the create/resume handler just ran.
+    @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=resync, initial_delay=resync)
     async def resync_monitor(body: kopf.Body, **_: Any) -> None:
         """Every resync interval: converge again (repairs edited children; no-op otherwise)."""
         await operator.reconcile(body)
