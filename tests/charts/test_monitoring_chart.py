@@ -16,12 +16,12 @@ CHART = "monitoring"
 CRD_SOURCE = REPO / "manifests" / "crds"
 CRD_COPY = CHARTS / CHART / "files" / "crds"
 
-# What the operator needs (operator/src/modelmonitor/README.md), namespaced and cluster-wide.
+# What the operator needs (operator/src/modelmonitor/README.md, "RBAC the operator needs"),
+# namespaced and cluster-wide.
 EXPECTED_NAMESPACED = {
     ("monitoring.mlops.dev", "modelmonitors"): {"get", "list", "watch", "patch"},
     ("monitoring.mlops.dev", "modelmonitors/status"): {"get", "patch"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("batch", "jobs"): {"get", "list", "watch"},
     ("", "serviceaccounts"): {"get", "list", "watch", "create", "patch", "delete"},
     ("rbac.authorization.k8s.io", "roles"): {"get", "list", "watch", "create", "patch", "delete"},
     ("rbac.authorization.k8s.io", "rolebindings"): {
@@ -182,6 +182,15 @@ def test_rbac_grants_what_the_operator_needs(defaults: list[dict[str, Any]]) -> 
     cluster = find(defaults, "ClusterRole", "monitoring-operator-cluster")
     assert permissions(namespaced) == EXPECTED_NAMESPACED
     assert permissions(cluster) == EXPECTED_CLUSTER
+
+
+def test_owner_reference_enforcement_adds_only_update_on_finalizers(helm: Helm) -> None:
+    objects = helm.template(CHART, {"rbac": {"ownerReferencesPermissionEnforcement": True}})
+    granted = permissions(find(objects, "ClusterRole", "monitoring-operator-namespaced"))
+    assert granted == {
+        **EXPECTED_NAMESPACED,
+        ("monitoring.mlops.dev", "modelmonitors/finalizers"): {"update"},
+    }
 
 
 def test_every_rbac_rule_says_why() -> None:
