@@ -1,0 +1,165 @@
+"""`drift-job`: the command the CronJob runs (flags and exit codes in docs/contracts.md).
+
+Exit codes: 0 ran (drift or not), 3 insufficient data, 2 bad configuration, 4 store
+unreachable or reference missing (after retries), 1 anything else. Expected failures print one
+line on stderr; the status of the monitor (when --monitor is given) records every outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from drift_job.config import ConfigError, DriftJobConfig, build_config
+from drift_job.normalise import result_to_json
+from drift_job.status import Outcome
+
+EXIT_ERROR = 1
+EXIT_BAD_CONFIG = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not the usage block: the CronJob's log should say what is wrong.
+        raise ConfigError(message)
+
+
+def _pairs(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="drift-job", description=__doc__.splitlines()[0] if __doc__ else None)
+    add = parser.add_argument
+    add(
+        "--store-url",
+        default=os.environ.get("DRIFT_STORE_URL"),
+        help="SQLAlchemy URL of the prediction store (default: env DRIFT_STORE_URL)",
+    )
+    add("--model", required=True, help="registered model name")
+    add("--model-version", help="registered version (default: the latest registered)")
+    add("--window", default="1h", help="compare predictions of this last period (30m, 1h, 1d)")
+    add("--min-rows", type=int, default=200, help="fewer rows in the window: InsufficientData")
+    add(
+        "--max-rows",
+        type=int,
+        default=50_000,
+        help="sample the window uniformly in the database down to about this many rows",
+    )
+    add("--method", default="auto", help="auto (Evidently's choice) or a test: ks, psi, ...")
+    add("--threshold", type=float, help="drift threshold for every column (default: per test)")
+    add("--column-method", type=_pairs, action="append", default=[], metavar="NAME=METHOD")
+    add("--column-threshold", type=_pairs, action="append", default=[], metavar="NAME=T")
+    add("--drift-share", type=float, default=0.5, help="dataset drift from this share of columns")
+    add("--numerical-columns", type=_names, help="comma list (default: the registered features)")
+    add("--categorical-columns", type=_names, help="comma list (default: the registered features)")
+    add("--report-dir", help="save JSON and HTML reports here")
+    add("--keep-reports", type=int, default=20, help="keep this many runs' reports per model")
+    add("--monitor", help="write the result into this ModelMonitor's status")
+    add("--namespace", help="the ModelMonitor's namespace")
+    add("--output", choices=["json", "text", "none"], default="text")
+    add("--retries", type=int, default=3, help="store retries, with exponential back-off")
+    add("--retry-delay", type=float, default=1.0, help="first back-off delay in seconds")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> DriftJobConfig:
+    args = build_parser().parse_args(argv)
+    if not args.store_url:
+        raise ConfigError("--store-url: required (or set DRIFT_STORE_URL)")
+    values: dict[str, Any] = {
+        "store_url": args.store_url,
+        "model": args.model,
+        "model_version": args.model_version,
+        "window": args.window,
+        "min_rows": args.min_rows,
+        "max_rows": args.max_rows,
+        "method": args.method,
+        "threshold": args.threshold,
+        "column_methods": _unique(args.column_method, "--column-method"),
+        "column_thresholds": _unique(args.column_threshold, "--column-threshold"),
+        "drift_share": args.drift_share,
+        "numerical_columns": args.numerical_columns,
+        "categorical_columns": args.categorical_columns,
+        "report_dir": args.report_dir,
+        "keep_reports": args.keep_reports,
+        "monitor": args.monitor,
+        "namespace": args.namespace,
+        "output": args.output,
+        "retries": args.retries,
+        "retry_delay_seconds": args.retry_delay,
+    }
+    return build_config(**values)
+
+
+def _unique(pairs: list[tuple[str, str]], flag: str) -> dict[str, str]:
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{flag}: {', '.join(repeated)} given more than once")
+    return dict(pairs)
+
+
+def outcome_to_json(outcome: Outcome) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "result": outcome.result,
+        "reason": outcome.reason,
+        "message": outcome.message,
+    }
+    if outcome.drift is not None:
+        document |= result_to_json(outcome.drift)
+    if outcome.reports is not None:
+        document["report"] = {"json": str(outcome.reports.json), "html": str(outcome.reports.html)}
+    return document
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="drift-job: %(message)s", stream=sys.stderr)
+    # Evidently's telemetry is only wired into its UI service; this keeps it off regardless.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    try:
+        config = parse_config(argv)
+    except ConfigError as error:
+        print(f"drift-job: bad configuration: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    # Imported after the flags are checked: a typo answers at once, without loading Evidently.
+    from drift_job.job import run_job  # noqa: PLC0415
+
+    outcome = run_job(config)
+    exit_code = outcome.exit_code
+    if config.monitor is not None and config.namespace is not None:
+        from drift_job.kube import StatusWriteError, write_status  # noqa: PLC0415
+
+        try:
+            write_status(config.monitor, config.namespace, outcome)
+        except StatusWriteError as error:
+            print(f"drift-job: {error}", file=sys.stderr)
+            exit_code = exit_code or EXIT_ERROR
+    _print(config, outcome)
+    return exit_code
+
+
+def _print(config: DriftJobConfig, outcome: Outcome) -> None:
+    if config.output == "json":
+        print(json.dumps(outcome_to_json(outcome), indent=2))
+    elif config.output == "text" and outcome.result == "Completed":
+        drifted = outcome.drift.drifted_names if outcome.drift else []
+        print(f"{outcome.message}" + (f"; drifted: {', '.join(drifted)}" if drifted else ""))
+    if outcome.result != "Completed":
+        print(f"drift-job: {outcome.reason}: {outcome.message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

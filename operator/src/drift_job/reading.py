@@ -1,0 +1,129 @@
+"""Reads from the prediction store: the registered model, its reference, the current window.
+
+Each read is one query whose columns the database extracts and casts (see
+`prediction_store.queries`); the rows go straight into a DataFrame, without a per-row loop.
+A window larger than `max_rows` is sampled uniformly in the database (a Bernoulli draw per
+row), so about `max_rows` rows cross the wire however large the window is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from prediction_store import (
+    FeatureSpec,
+    RegisteredModel,
+    count_window,
+    get_model,
+    select_reference,
+    select_window,
+)
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store cannot be reached or read (worth retrying)."""
+
+
+class ReferenceMissingError(LookupError):
+    """The model version, or its reference sample, is not registered in the store."""
+
+
+@dataclass(frozen=True)
+class CurrentWindow:
+    frame: pd.DataFrame
+    total_rows: int
+    sampled: bool
+
+
+def load_model(engine: sa.Engine, name: str, version: str | None) -> RegisteredModel:
+    """The registered model version (the latest when version is None)."""
+    with store_errors():
+        model = get_model(engine, name, version)
+    if model is None:
+        which = f"version {version} of model" if version is not None else "no version of model"
+        verb = "is not registered" if version is not None else "is registered"
+        raise ReferenceMissingError(f"{which} {name!r} {verb} in the store")
+    if model.reference_rows == 0:
+        raise ReferenceMissingError(f"model {name!r} version {model.version} has no reference rows")
+    return model
+
+
+def read_reference(
+    engine: sa.Engine, model: RegisteredModel, specs: Sequence[FeatureSpec]
+) -> pd.DataFrame:
+    query = select_reference(model.name, model.version, specs)
+    frame = _read_frame(engine, query, specs)
+    if frame.empty:
+        raise ReferenceMissingError(
+            f"model {model.name!r} version {model.version} has no reference rows"
+        )
+    return frame
+
+
+def read_window(
+    engine: sa.Engine,
+    model: RegisteredModel,
+    start: datetime,
+    end: datetime,
+    specs: Sequence[FeatureSpec],
+    *,
+    max_rows: int,
+) -> CurrentWindow:
+    """The window's features, sampled down to about max_rows when it holds more."""
+    with store_errors(), engine.connect() as connection:
+        total = int(
+            connection.execute(count_window(model.name, model.version, start, end)).scalar_one()
+        )
+    sample_fraction = max_rows / total if total > max_rows else None
+    query = select_window(
+        model.name,
+        model.version,
+        start,
+        end,
+        specs,
+        dialect=engine.dialect.name,
+        sample_fraction=sample_fraction,
+    )
+    frame = _read_frame(engine, query, specs) if total else _empty_frame(specs)
+    return CurrentWindow(frame=frame, total_rows=total, sampled=sample_fraction is not None)
+
+
+def _read_frame(
+    engine: sa.Engine, query: sa.Select[tuple[object, ...]], specs: Sequence[FeatureSpec]
+) -> pd.DataFrame:
+    with store_errors(), engine.connect() as connection:
+        rows = connection.execute(query).all()
+    frame = pd.DataFrame.from_records(rows, columns=[spec.name for spec in specs])
+    return _typed(frame, specs)
+
+
+def _empty_frame(specs: Sequence[FeatureSpec]) -> pd.DataFrame:
+    return _typed(pd.DataFrame({spec.name: [] for spec in specs}), specs)
+
+
+def _typed(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFrame:
+    # Numbers as float64 (missing -> NaN); categories as strings, whatever JSON type the writer
+    # used (SQLite hands back 1 for a JSON number, PostgreSQL '1'), missing -> None.
+    for spec in specs:
+        column = frame[spec.name]
+        if spec.kind == "numerical":
+            frame[spec.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        else:
+            frame[spec.name] = column.astype(object).where(column.isna(), column.astype(str))
+    return frame
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Turns the driver's connection and schema errors into StoreUnavailableError, one line each."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ProgrammingError) as error:
+        detail = str(error.orig if error.orig is not None else error).strip().splitlines()
+        raise StoreUnavailableError(detail[0] if detail else type(error).__name__) from error

@@ -1,0 +1,122 @@
+"""The ModelMonitor status the drift job owns: `status.drift` and the `DriftDetected` condition.
+
+Pure functions: the outcome of a run and the monitor's previous status in, the server-side
+apply body out (docs/contracts.md). Server-side apply removes fields a manager stops sending,
+so what must survive a failed run (the last successful run time, the condition's transition
+time when the condition did not change) is carried over from the previous status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from drift_job.normalise import DriftResult, Rows, feature_to_json, rfc3339
+from drift_job.reports import ReportFiles
+
+API_VERSION = "monitoring.mlops.dev/v1alpha1"
+KIND = "ModelMonitor"
+CONDITION_TYPE = "DriftDetected"
+
+RunResult = Literal["Completed", "InsufficientData", "Failed"]
+Reason = Literal[
+    "DatasetDrift",
+    "NoDrift",
+    "InsufficientData",
+    "StoreUnavailable",
+    "ReferenceMissing",
+    "InvalidConfiguration",
+    "Error",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run found, whatever happened; the CLI prints it and the status records it."""
+
+    result: RunResult
+    reason: Reason
+    message: str
+    finished_at: datetime
+    exit_code: int
+    drift: DriftResult | None = None
+    model_version: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    rows: Rows | None = None
+    reports: ReportFiles | None = None
+
+
+def condition_status(outcome: Outcome) -> Literal["True", "False", "Unknown"]:
+    if outcome.drift is None:
+        return "Unknown"
+    return "True" if outcome.drift.dataset_drift else "False"
+
+
+def build_drift_status(outcome: Outcome, previous: Mapping[str, Any]) -> dict[str, Any]:
+    """`status.drift` for this outcome. `previous` is the monitor's current `status`."""
+    last_run = rfc3339(outcome.finished_at)
+    previous_drift = previous.get("drift") or {}
+    drift: dict[str, Any] = {
+        "result": outcome.result,
+        "message": outcome.message,
+        "lastRunTime": last_run,
+    }
+    if outcome.result == "Completed":
+        drift["lastSuccessfulRunTime"] = last_run
+    elif previous_drift.get("lastSuccessfulRunTime"):
+        drift["lastSuccessfulRunTime"] = previous_drift["lastSuccessfulRunTime"]
+    if outcome.window_start is not None and outcome.window_end is not None:
+        drift["windowStart"] = rfc3339(outcome.window_start)
+        drift["windowEnd"] = rfc3339(outcome.window_end)
+    if outcome.model_version is not None:
+        drift["modelVersion"] = outcome.model_version
+    if outcome.rows is not None:
+        drift["rows"] = {
+            "reference": outcome.rows.reference,
+            "current": outcome.rows.current,
+            "sampled": outcome.rows.sampled,
+        }
+    if outcome.drift is not None:
+        result = outcome.drift
+        drift["datasetDrift"] = result.dataset_drift
+        drift["driftShare"] = round(result.drift_share, 6)
+        drift["driftedColumns"] = result.drifted_columns
+        drift["columns"] = len(result.columns)
+        drift["features"] = [feature_to_json(column) for column in result.columns]
+    if outcome.reports is not None:
+        drift["report"] = {"json": str(outcome.reports.json), "html": str(outcome.reports.html)}
+    return drift
+
+
+def build_condition(outcome: Outcome, previous: Mapping[str, Any]) -> dict[str, Any]:
+    """The DriftDetected condition; its transition time moves only when its status changes."""
+    status = condition_status(outcome)
+    transition = rfc3339(outcome.finished_at)
+    for condition in previous.get("conditions") or []:
+        if condition.get("type") == CONDITION_TYPE and condition.get("status") == status:
+            transition = condition.get("lastTransitionTime") or transition
+    return {
+        "type": CONDITION_TYPE,
+        "status": status,
+        "reason": outcome.reason,
+        "message": outcome.message,
+        "lastTransitionTime": transition,
+    }
+
+
+def build_status_apply(
+    name: str, namespace: str, outcome: Outcome, previous: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The server-side apply body for the status subresource, field manager `drift-job`."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "status": {
+            "conditions": [build_condition(outcome, previous)],
+            "drift": build_drift_status(outcome, previous),
+        },
+    }

@@ -1,0 +1,206 @@
+"""The drift-job CLI against a real SQLite store: verdicts, exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drift_job.cli import main
+
+from .conftest import MODEL, Store
+
+
+def _run(
+    store: Store, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, Any] | None, str]:
+    code = main(["--store-url", store.url, "--model", MODEL, "--output", "json", *extra])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out) if captured.out.strip() else None
+    return code, document, captured.err
+
+
+def _halves(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    mask = np.random.default_rng(seed).random(len(frame)) < 0.5
+    return frame[mask], frame[~mask]
+
+
+def test_drift_between_age_groups_is_found(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite_store.register(german_credit[german_credit.age_in_years < 40])
+    sqlite_store.add_predictions(german_credit[german_credit.age_in_years >= 40])
+    code, document, _ = _run(sqlite_store, capsys, "--min-rows", "100")
+    assert code == 0
+    assert document is not None
+    assert document["result"] == "Completed"
+    assert document["reason"] == "DatasetDrift"
+    assert document["datasetDrift"] is True
+    assert document["rows"]["current"] == 299
+    assert document["rows"]["sampled"] is False
+    features = {f["name"]: f for f in document["features"]}
+    assert features["age_in_years"]["drifted"] is True
+    assert features["age_in_years"]["stattest"] == "K-S p_value"
+    assert document["driftedColumns"] == sum(f["drifted"] for f in features.values())
+
+
+def test_a_random_half_is_not_dataset_drift(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference, current = _halves(german_credit, seed=1)
+    sqlite_store.register(reference)
+    sqlite_store.add_predictions(current)
+    code, document, _ = _run(sqlite_store, capsys)
+    assert code == 0
+    assert document is not None
+    assert document["reason"] == "NoDrift"
+    assert document["datasetDrift"] is False
+
+
+def test_a_large_window_is_sampled_to_the_reference_size_and_stays_quiet(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """5000 predictions from the reference's own population: no drift, a sample compared."""
+    sqlite_store.register(german_credit.sample(800, random_state=3))
+    sqlite_store.add_predictions(german_credit.sample(5000, replace=True, random_state=4))
+    code, document, _ = _run(sqlite_store, capsys)
+    assert code == 0
+    assert document is not None
+    assert document["datasetDrift"] is False
+    assert document["rows"]["current"] == 5000
+    assert document["rows"]["sampled"] is True
+    assert 600 < document["rows"]["compared"] < 1000  # a Bernoulli draw of about 800
+
+
+def test_a_feature_missing_from_the_window_counts_as_drifted(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference, current = _halves(german_credit, seed=2)
+    sqlite_store.register(reference)
+    sqlite_store.add_predictions(current.drop(columns=["telephone"]))
+    code, document, _ = _run(sqlite_store, capsys)
+    assert code == 0
+    assert document is not None
+    features = {f["name"]: f for f in document["features"]}
+    assert features["telephone"] == {
+        "name": "telephone",
+        "stattest": "missing in current data",
+        "drifted": True,
+    }
+    assert "no values in the window for telephone" in document["message"]
+
+
+def test_too_few_rows_is_insufficient_data(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite_store.register(german_credit)
+    sqlite_store.add_predictions(german_credit[:50])
+    code, document, err = _run(sqlite_store, capsys, "--min-rows", "200")
+    assert code == 3
+    assert document is not None
+    assert document["result"] == "InsufficientData"
+    assert err.strip().splitlines() == [
+        "drift-job: InsufficientData: 50 predictions of credit-score version 1 in the last 1h; "
+        "at least 200 needed"
+    ]
+
+
+def test_an_empty_window_is_insufficient_data_even_with_min_rows_zero(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite_store.register(german_credit)
+    sqlite_store.add_predictions(german_credit[:300], age=timedelta(hours=3))
+    code, document, _ = _run(sqlite_store, capsys, "--min-rows", "0", "--window", "1h")
+    assert code == 3
+    assert document is not None
+    assert document["message"].startswith("0 predictions")
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--numerical-columns", "salary"], "--numerical-columns: model credit-score has no"),
+        (["--method", "magic"], "--method: unknown method 'magic'"),
+        (["--column-method", "purpose=ks"], "--column-method: ks cannot test the categorical"),
+        (["--column-threshold", "nope=0.1"], "--column-threshold: 'nope' is not one of"),
+        (["--window", "an hour"], "--window: 'an hour' is not a duration"),
+        (["--drift-share", "1.5"], "--drift-share: Input should be less than or equal to 1"),
+        (["--min-rows", "10", "--max-rows", "5"], "min_rows (10) is above max_rows (5)"),
+        (["--monitor", "credit"], "monitor and namespace go together"),
+        (["--output", "yaml"], "argument --output: invalid choice"),
+    ],
+)
+def test_bad_configuration_exits_2_naming_the_flag(
+    sqlite_store: Store,
+    german_credit: pd.DataFrame,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    named: str,
+) -> None:
+    sqlite_store.register(german_credit)
+    sqlite_store.add_predictions(german_credit)
+    code, _, err = _run(sqlite_store, capsys, *flags)
+    assert code == 2
+    assert named in err
+    assert "Traceback" not in err
+
+
+def test_an_unregistered_model_is_reference_missing_after_retries(
+    sqlite_store: Store, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    code, document, err = _run(sqlite_store, capsys, "--retries", "2", "--retry-delay", "0.01")
+    assert code == 4
+    assert document is not None
+    assert document["reason"] == "ReferenceMissing"
+    assert [
+        r.message.endswith(f"(attempt {n} of 3); retrying in {0.01 * 2 ** (n - 1):.1f}s")
+        for n, r in enumerate(caplog.records, start=1)
+    ] == [True, True]
+    assert err.strip().splitlines() == [
+        "drift-job: ReferenceMissing: no version of model 'credit-score' is registered in the store"
+    ]
+
+
+def test_an_unregistered_version_names_it(
+    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite_store.register(german_credit)
+    code, _, err = _run(sqlite_store, capsys, "--model-version", "7", "--retries", "0")
+    assert code == 4
+    assert "version 7 of model 'credit-score' is not registered in the store" in err
+
+
+def test_an_unreachable_store_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'store.db'}"
+    code = main(["--store-url", url, "--model", MODEL, "--retries", "1", "--retry-delay", "0"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert (
+        err.strip().splitlines()[-1].startswith("drift-job: StoreUnavailable: store unavailable:")
+    )
+    assert "Traceback" not in err
+
+
+def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
+    """The console script the CronJob runs: no traceback, the contract's exit code."""
+    script = Path(sys.executable).parent / "drift-job"
+    env = {**os.environ, "DRIFT_STORE_URL": f"sqlite:///{tmp_path / 'missing' / 'x.db'}"}
+    finished = subprocess.run(
+        [str(script), "--model", MODEL, "--retries", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 4
+    assert "Traceback" not in finished.stderr
+    assert finished.stderr.strip().splitlines()[-1].startswith("drift-job: StoreUnavailable:")
