@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -18,6 +20,7 @@ import httpx
 import pytest
 import yaml
 from imagetools import IMAGE_USER, PODMAN_RUN_FLAGS, REPO, free_port, podman, podman_run
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.images, pytest.mark.slow]
 
@@ -123,8 +126,34 @@ def test_api_image_serves_predictions_read_only_and_unprivileged(
         assert prediction["model"] == "credit-score"
         assert prediction["decision"] in {"good", "bad"}
         assert 0 <= prediction["probability_of_default"] <= 1
+        # The dev loop's traffic script (hack/kind/traffic.py) against the same container.
+        sent = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "hack/kind/traffic.py"),
+                "--url",
+                base_url,
+                "--rows",
+                "100",
+                "--drift",
+                "--pause",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "sent 100 drifted applications" in sent.stdout
         metrics = httpx.get(f"{base_url}/metrics", timeout=5).text
-        assert "credit_api_predictions_total" in metrics
+        scored = sum(
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+            if sample.name == "credit_api_predictions_total"
+        )
+        assert scored == 101
 
 
 def test_operator_image_renders_the_example_monitor(images: dict[str, str]) -> None:
