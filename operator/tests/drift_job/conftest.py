@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,24 @@ class Store:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    store = Store(sqlite_url)
     yield store
     store.engine.dispose()
 
 
-StoreFactory = Callable[[str], Store]
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[Store]:
+    store = Store(postgres_url)
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Store:
+    """The same tests on both stores the project supports."""
+    fixture: Store = request.getfixturevalue(f"{request.param}_store")
+    return fixture
 
 
 def count_rows(engine: sa.Engine) -> int:

@@ -34,11 +34,11 @@ def _halves(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def test_drift_between_age_groups_is_found(
-    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+    store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sqlite_store.register(german_credit[german_credit.age_in_years < 40])
-    sqlite_store.add_predictions(german_credit[german_credit.age_in_years >= 40])
-    code, document, _ = _run(sqlite_store, capsys, "--min-rows", "100")
+    store.register(german_credit[german_credit.age_in_years < 40])
+    store.add_predictions(german_credit[german_credit.age_in_years >= 40])
+    code, document, _ = _run(store, capsys, "--min-rows", "100")
     assert code == 0
     assert document is not None
     assert document["result"] == "Completed"
@@ -66,12 +66,12 @@ def test_a_random_half_is_not_dataset_drift(
 
 
 def test_a_large_window_is_sampled_to_the_reference_size_and_stays_quiet(
-    sqlite_store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+    store: Store, german_credit: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """5000 predictions from the reference's own population: no drift, a sample compared."""
-    sqlite_store.register(german_credit.sample(800, random_state=3))
-    sqlite_store.add_predictions(german_credit.sample(5000, replace=True, random_state=4))
-    code, document, _ = _run(sqlite_store, capsys)
+    store.register(german_credit.sample(800, random_state=3))
+    store.add_predictions(german_credit.sample(5000, replace=True, random_state=4))
+    code, document, _ = _run(store, capsys)
     assert code == 0
     assert document is not None
     assert document["datasetDrift"] is False
