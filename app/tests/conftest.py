@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from credit_api.bundle import ModelBundle, save_bundle
 from credit_api.config import Settings
 from credit_api.main import create_app
+from credit_api.runtime import Runtime
 from credit_api.schemas import EXAMPLE_APPLICATION
 from credit_api.training import train
+from localservers.ports import free_port
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +74,51 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@dataclass
+class LiveServer:
+    """The app served by a real uvicorn on a loopback port, in a thread of the test process."""
+
+    app: FastAPI
+    url: str
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Graceful shutdown: the lifespan flushes the prediction log."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "uvicorn did not stop"
+
+
+@pytest.fixture
+def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        app = create_app(make_settings(**overrides))
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive(), "uvicorn exited during start-up"
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        live = LiveServer(app, f"http://127.0.0.1:{port}", port, server, thread)
+        servers.append(live)
+        return live
+
+    yield start
+    for live in servers:
+        if live.thread.is_alive():
+            live.stop()

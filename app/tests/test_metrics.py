@@ -5,6 +5,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -109,16 +110,21 @@ def test_default_process_metrics_are_exported(client: TestClient) -> None:
 
 @pytest.mark.prometheus
 def test_promtool_finds_nothing_to_complain_about(
-    client: TestClient, application: dict[str, Any]
+    make_server: Callable[..., Any], application: dict[str, Any]
 ) -> None:
     promtool = require_binary("promtool")
-    client.post("/api/v1/predict", json=application)
-    client.post("/api/v1/predict", json={})
-    client.get("/nope")
-    exposition = client.get("/metrics").text
+    live = make_server()
+    with httpx.Client(base_url=live.url) as client:
+        client.post("/api/v1/predict", json=application)
+        client.post("/api/v1/predict/batch", json={"applications": [application] * 3})
+        client.post("/api/v1/predict", json={})
+        client.get("/nope")
+        client.get("/readyz")
+        exposition = client.get("/metrics")
+    assert exposition.headers["content-type"].startswith("text/plain")
     result = subprocess.run(
         [str(promtool), "check", "metrics"],
-        input=exposition,
+        input=exposition.text,
         capture_output=True,
         text=True,
         check=False,

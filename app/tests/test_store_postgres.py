@@ -1,0 +1,207 @@
+"""The app against a real PostgreSQL server: migration, registration, the prediction log,
+feedback, an outage at start, and durability under concurrent load with the database stopped
+mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from localservers.postgres import PostgresServer
+from prediction_store import (
+    create_store_engine,
+    current_revision,
+    feedback,
+    get_model,
+    head_revision,
+    predictions,
+)
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
+
+pytestmark = pytest.mark.postgres
+
+
+def count_rows(url: str, table: sa.Table = predictions) -> int:
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def metric(live: LiveServer, name: str, **labels: str) -> float:
+    value = live.runtime.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def dropped(live: LiveServer) -> float:
+    return sum(
+        metric(live, "credit_api_prediction_log_dropped_total", reason=reason)
+        for reason in ("queue_full", "rejected", "shutdown")
+    )
+
+
+async def predict_concurrently(
+    url: str, application: dict[str, Any], count: int, concurrency: int = 16
+) -> list[httpx.Response]:
+    """`count` single predictions from `concurrency` connections at once."""
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one() -> httpx.Response:
+            async with semaphore:
+                return await client.post("/api/v1/predict", json=application)
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def test_start_migrates_and_registers_the_model(
+    make_server: Callable[..., LiveServer], postgres_url: str
+) -> None:
+    make_server(database_url=postgres_url)
+    engine = create_store_engine(postgres_url)
+    assert current_revision(engine) == head_revision()
+    model = get_model(engine, "credit-score", "1")
+    assert model is not None
+    assert model.reference_rows == 800
+    assert model.decision_shares == pytest.approx({"good": 0.7, "bad": 0.3})
+    assert model.metrics["roc_auc"] >= 0.75
+    assert [f.name for f in model.features][:2] == [
+        "status_of_existing_checking_account",
+        "duration_in_month",
+    ]
+    engine.dispose()
+
+
+def test_a_second_start_registers_nothing_new(
+    make_server: Callable[..., LiveServer], postgres_url: str
+) -> None:
+    make_server(database_url=postgres_url).stop()
+    make_server(database_url=postgres_url).stop()
+    engine = create_store_engine(postgres_url)
+    with engine.connect() as connection:
+        models = connection.execute(sa.text("SELECT count(*) FROM models")).scalar_one()
+        references = connection.execute(sa.text("SELECT count(*) FROM reference_rows")).scalar_one()
+    engine.dispose()
+    assert (models, references) == (1, 800)
+
+
+def test_predictions_and_feedback_reach_postgres(
+    make_server: Callable[..., LiveServer], postgres_url: str, application: dict[str, Any]
+) -> None:
+    live = make_server(database_url=postgres_url, log_flush_interval_seconds=30.0)
+    with httpx.Client(base_url=live.url) as client:
+        prediction = client.post("/api/v1/predict", json=application).json()
+        answer = client.post(
+            "/api/v1/feedback", json={"request_id": prediction["request_id"], "outcome": "bad"}
+        )
+        assert answer.status_code == 200, answer.text
+    engine = create_store_engine(postgres_url)
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(predictions)).mappings().one()
+        # The features are JSONB: the drift job extracts typed columns in SQL.
+        age = connection.execute(
+            sa.text("SELECT (features->>'age_in_years')::int FROM predictions")
+        ).scalar_one()
+        outcome = connection.execute(sa.select(feedback.c.outcome)).scalar_one()
+    engine.dispose()
+    assert row["request_id"] == prediction["request_id"]
+    assert row["features"] == application
+    assert row["created_at"].tzinfo is not None
+    assert age == application["age_in_years"]
+    assert outcome == "bad"
+
+
+def test_a_store_down_at_start_degrades_then_recovers(
+    make_server: Callable[..., LiveServer],
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    application: dict[str, Any],
+) -> None:
+    postgres_server.stop()
+    try:
+        live = make_server(database_url=postgres_url, log_retry_max_seconds=0.5)
+        with httpx.Client(base_url=live.url) as client:
+            readiness = client.get("/readyz")
+            assert readiness.status_code == 200
+            assert readiness.json()["status"] == "degraded"
+            for _ in range(5):
+                assert client.post("/api/v1/predict", json=application).status_code == 200
+    finally:
+        postgres_server.start()
+    with httpx.Client(base_url=live.url) as client:
+        for _ in range(100):
+            if (
+                client.get("/readyz").json()["status"] == "ready"
+                and live.runtime.writer.written == 5
+            ):  # type: ignore[union-attr]
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        assert client.get("/readyz").json()["status"] == "ready"
+    assert count_rows(postgres_url) == 5
+    assert get_model(create_store_engine(postgres_url), "credit-score", "1") is not None
+
+
+@pytest.mark.slow
+def test_concurrent_predictions_are_all_stored_exactly_once(
+    make_server: Callable[..., LiveServer], postgres_url: str, application: dict[str, Any]
+) -> None:
+    n = 1000
+    live = make_server(database_url=postgres_url)
+    responses = asyncio.run(predict_concurrently(live.url, application, n, concurrency=32))
+    assert [r.status_code for r in responses] == [200] * n
+    live.stop()
+    assert count_rows(postgres_url) == n
+    assert metric(live, "credit_api_prediction_log_written_total") == n
+    assert dropped(live) == 0
+
+
+@pytest.mark.slow
+def test_a_database_outage_mid_run_loses_nothing_silently(
+    make_server: Callable[..., LiveServer],
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    application: dict[str, Any],
+) -> None:
+    before, during, after = 600, 500, 400
+    queue_size = 200
+    live = make_server(
+        database_url=postgres_url, log_queue_size=queue_size, log_retry_max_seconds=0.5
+    )
+    statuses = [
+        r.status_code for r in asyncio.run(predict_concurrently(live.url, application, before))
+    ]
+    postgres_server.stop()
+    try:
+        outage = asyncio.run(predict_concurrently(live.url, application, during))
+        statuses += [r.status_code for r in outage]
+        # Predictions never wait for the store: the outage does not show in latency.
+        assert max(r.elapsed.total_seconds() for r in outage) < 2.0
+        with httpx.Client(base_url=live.url) as client:
+            assert client.get("/readyz").json()["status"] == "degraded"
+    finally:
+        postgres_server.start()
+    statuses += [
+        r.status_code for r in asyncio.run(predict_concurrently(live.url, application, after))
+    ]
+    assert statuses == [200] * (before + during + after)
+    live.stop()
+
+    n = before + during + after
+    written = metric(live, "credit_api_prediction_log_written_total")
+    assert count_rows(postgres_url) == written
+    assert written + dropped(live) == n
+    # While the database was down, at most the queue's bound could wait for it.
+    assert metric(live, "credit_api_prediction_log_dropped_total", reason="queue_full") >= (
+        during - queue_size
+    )
+    assert written >= before + after
