@@ -204,3 +204,25 @@ def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
     assert finished.returncode == 4
     assert "Traceback" not in finished.stderr
     assert finished.stderr.strip().splitlines()[-1].startswith("drift-job: StoreUnavailable:")
+
+
+def test_reports_are_saved_and_referenced(
+    sqlite_store: Store,
+    german_credit: pd.DataFrame,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    reference, current = _halves(german_credit, seed=5)
+    sqlite_store.register(reference)
+    sqlite_store.add_predictions(current)
+    reports = tmp_path / "reports"
+    code, document, _ = _run(
+        sqlite_store, capsys, "--report-dir", str(reports), "--keep-reports", "3"
+    )
+    assert code == 0
+    assert document is not None
+    html, saved_json = Path(document["report"]["html"]), Path(document["report"]["json"])
+    assert html.parent == reports
+    assert html.name.startswith("drift-credit-score-")
+    assert html.stat().st_size > 100_000  # the renderer is embedded
+    assert json.loads(saved_json.read_text())["metrics"]
