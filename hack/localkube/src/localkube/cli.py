@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory: Path = arguments.dir or state_dir()
     try:
         return int(_COMMANDS[arguments.command](directory))
-    except LocalkubeError as error:
+    except (LocalkubeError, subprocess.CalledProcessError) as error:
         print(f"localkube: {error}", file=sys.stderr)
         return 1
 
@@ -66,6 +67,9 @@ def up(directory: Path) -> int:
         cluster = Kube(state.kubeconfig, kubectl_binary(), local=True)
         try:
             cluster.install_prometheus_operator_crds()
+        except BaseException:
+            stop_cluster(state)
+            raise
         finally:
             cluster.close()
     print(f"export KUBECONFIG={state.kubeconfig}")

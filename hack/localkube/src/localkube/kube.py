@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import tempfile
@@ -14,9 +15,10 @@ from kubernetes.client.rest import ApiException
 from localkube.crds import REQUIRED_CRDS, crd_name, prometheus_operator_crd_paths
 from localkube.errors import LocalkubeError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
+from localkube.waiting import wait_for
 
 DEFAULT_TOKEN_SECONDS = 3600
-CRD_ESTABLISHED_TIMEOUT = "120s"
+CRD_ESTABLISHED_TIMEOUT = 120.0
 
 
 class KubectlError(subprocess.CalledProcessError):
@@ -99,15 +101,19 @@ class Kube:
             # Server-side apply: these CRDs are too large for the last-applied annotation.
             files = [argument for p in missing for argument in ("-f", str(p))]
             self.kubectl("apply", "--server-side", "--force-conflicts", *files)
-        names = [crd_name(p) for p in missing]
         for name in REQUIRED_CRDS:
-            self.kubectl(
-                "wait",
-                "--for=condition=Established",
-                f"--timeout={CRD_ESTABLISHED_TIMEOUT}",
-                f"crd/{name}",
+            wait_for(
+                functools.partial(self._crd_established, name),
+                timeout=CRD_ESTABLISHED_TIMEOUT,
+                what=f"CRD {name} to be established",
             )
-        return names
+        return [crd_name(p) for p in missing]
+
+    def _crd_established(self, name: str) -> bool:
+        # `kubectl wait` fails instead of waiting while a new CRD has no conditions yet.
+        crd = client.ApiextensionsV1Api(self.api_client).read_custom_resource_definition(name)
+        conditions = (crd.status.conditions if crd.status else None) or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
 
     def close(self) -> None:
         if "api_client" in self.__dict__:
