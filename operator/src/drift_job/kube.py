@@ -43,7 +43,8 @@ def write_status(
     client = client or make_client()
     where = f"modelmonitor {namespace}/{name}"
     try:
-        current = client.get(ModelMonitor, name, namespace=namespace)
+        # The Role grants get on the status subresource only, which returns the whole object.
+        current = client.get(ModelMonitor.Status, name, namespace=namespace)
         previous = current.get("status") or {}
         body = build_status_apply(name, namespace, outcome, previous)
         client.patch(
