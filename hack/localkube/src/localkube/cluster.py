@@ -7,6 +7,7 @@ The cluster's folder holds its certificates, etcd's data, the logs, the admin ku
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
 import time
@@ -29,6 +30,7 @@ from localkube.processes import (
 )
 
 STATE_FILE = "cluster.json"
+ETCD_DATA = "etcd"
 READY_TIMEOUT_SECONDS = 180.0
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_TAIL_LINES = 30
@@ -112,7 +114,7 @@ def start_cluster(
     try:
         etcd = launch(
             "etcd",
-            _etcd_command(binaries["etcd"], directory / "etcd", etcd_port, etcd_peer_port),
+            _etcd_command(binaries["etcd"], directory / ETCD_DATA, etcd_port, etcd_peer_port),
         )
         _wait_until(
             lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health", None), etcd, "etcd /health"
@@ -156,10 +158,16 @@ def start_cluster(
     return state
 
 
-def stop_cluster(state: ClusterState) -> None:
-    """Stop the processes (controller manager first, etcd last) and forget the pid file."""
+def stop_cluster(state: ClusterState, *, keep_data: bool = True) -> None:
+    """Stop the processes (controller manager first, etcd last) and forget the pid file.
+
+    Without ``keep_data`` etcd's data (tens of MB of preallocated WAL) goes too; the
+    certificates and logs stay for a look after a failure.
+    """
     stop_processes(tuple(reversed(state.processes)))
     (state.directory / STATE_FILE).unlink(missing_ok=True)
+    if not keep_data:
+        shutil.rmtree(state.directory / ETCD_DATA, ignore_errors=True)
 
 
 def _etcd_command(etcd: Path, data_dir: Path, port: int, peer_port: int) -> list[str]:

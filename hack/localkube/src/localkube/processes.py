@@ -63,6 +63,9 @@ def _die_with_parent() -> None:
 
 def is_running(process: RunningProcess) -> bool:
     """Alive and still our binary (a recycled pid belonging to something else is not ours)."""
+    child = _children.get(process.pid)
+    if child is not None:
+        return child.poll() is None
     try:
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         status = Path(f"/proc/{process.pid}/stat").read_text()

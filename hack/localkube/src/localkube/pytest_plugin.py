@@ -164,7 +164,7 @@ def kube(
     finally:
         cluster.close()
         if state is not None:
-            stop_cluster(state)
+            stop_cluster(state, keep_data=False)
 
 
 @pytest.fixture
