@@ -98,23 +98,28 @@ class LiveServer:
         assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
+def start_live_server(settings: Settings) -> LiveServer:
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive(), "uvicorn exited during start-up"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    return LiveServer(app, f"http://127.0.0.1:{port}", port, server, thread)
+
+
 @pytest.fixture
 def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    """Serve the app with uvicorn on a free loopback port; stopped at test end."""
     servers: list[LiveServer] = []
 
     def start(**overrides: Any) -> LiveServer:
-        app = create_app(make_settings(**overrides))
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive(), "uvicorn exited during start-up"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        live = LiveServer(app, f"http://127.0.0.1:{port}", port, server, thread)
+        live = start_live_server(make_settings(**overrides))
         servers.append(live)
         return live
 
@@ -122,3 +127,17 @@ def make_server(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     for live in servers:
         if live.thread.is_alive():
             live.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One live app (SQLite store) shared by a module's tests."""
+    database = tmp_path_factory.mktemp("store") / "predictions.db"
+    settings = Settings(
+        model_dir=model_dir, train_if_missing=False, database_url=f"sqlite:///{database}"
+    )
+    live = start_live_server(settings)
+    yield live
+    live.stop()

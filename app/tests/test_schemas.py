@@ -72,3 +72,13 @@ def test_batch_size_limit_is_in_the_schema(application: dict[str, Any]) -> None:
         model.model_validate({"applications": [application] * 3})
     with pytest.raises(ValidationError):
         model.model_validate({"applications": []})
+
+
+def test_integral_floats_count_as_integers_like_json_schema_says(
+    application: dict[str, Any],
+) -> None:
+    parsed = CreditApplication.model_validate({**application, "age_in_years": 40.0})
+    assert parsed.age_in_years == 40
+    assert isinstance(parsed.age_in_years, int)
+    with pytest.raises(ValidationError):
+        CreditApplication.model_validate({**application, "age_in_years": True})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, create_model
 
 CheckingAccount = Literal[
     "... < 0 DM",
@@ -79,6 +79,18 @@ ForeignWorker = Literal["yes", "no"]
 Decision = Literal["good", "bad"]
 
 
+def _integral_float_to_int(value: object) -> object:
+    # JSON Schema counts 12.0 as an integer, so the API does too; 12.5 and "12" stay errors.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Counts are strict integers (no strings, booleans or fractions) that accept 12.0. The
+# validator comes after the constraints so that they stay visible in the JSON schema.
+INTEGRAL_FLOAT = BeforeValidator(_integral_float_to_int)
+
+
 EXAMPLE_APPLICATION: dict[str, JsonValue] = {
     "status_of_existing_checking_account": "... < 0 DM",
     "duration_in_month": 24,
@@ -116,26 +128,28 @@ class CreditApplication(BaseModel):
     )
 
     status_of_existing_checking_account: CheckingAccount
-    duration_in_month: Annotated[int, Field(strict=True, ge=1, le=120)]
+    duration_in_month: Annotated[int, Field(strict=True, ge=1, le=120), INTEGRAL_FLOAT]
     credit_history: CreditHistory
     purpose: Purpose
     credit_amount: Annotated[float, Field(strict=True, gt=0, le=1_000_000, allow_inf_nan=False)]
     savings_account_and_bonds: Savings
     present_employment_since: Employment
     installment_rate_in_percentage_of_disposable_income: Annotated[
-        int, Field(strict=True, ge=1, le=4)
+        int, Field(strict=True, ge=1, le=4), INTEGRAL_FLOAT
     ]
     personal_status_and_sex: PersonalStatus
     other_debtors_or_guarantors: OtherDebtors
-    present_residence_since: Annotated[int, Field(strict=True, ge=1, le=4)]
+    present_residence_since: Annotated[int, Field(strict=True, ge=1, le=4), INTEGRAL_FLOAT]
     property: Property
-    age_in_years: Annotated[int, Field(strict=True, ge=18, le=120)]
+    age_in_years: Annotated[int, Field(strict=True, ge=18, le=120), INTEGRAL_FLOAT]
     other_installment_plans: OtherInstallmentPlans
     housing: Housing
-    number_of_existing_credits_at_this_bank: Annotated[int, Field(strict=True, ge=0, le=20)]
+    number_of_existing_credits_at_this_bank: Annotated[
+        int, Field(strict=True, ge=0, le=20), INTEGRAL_FLOAT
+    ]
     job: Job
     number_of_people_being_liable_to_provide_maintenance_for: Annotated[
-        int, Field(strict=True, ge=0, le=20)
+        int, Field(strict=True, ge=0, le=20), INTEGRAL_FLOAT
     ]
     telephone: Telephone
     foreign_worker: ForeignWorker
@@ -238,3 +252,10 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list[ErrorDetail]
+
+
+# Answers every body-taking route may give besides its own (FastAPI adds 422 itself).
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "The body cannot be decoded (e.g. not UTF-8)."},
+    413: {"model": ErrorResponse, "description": "The request body is too large."},
+}

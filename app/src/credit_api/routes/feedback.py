@@ -9,12 +9,18 @@ from fastapi import APIRouter, HTTPException, status
 
 from credit_api.deps import MetricsDep, SettingsDep, StoreEngineDep, WriterDep
 from credit_api.feedback import record_feedback
-from credit_api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
+from credit_api.schemas import (
+    BODY_ERROR_RESPONSES,
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+)
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["feedback"],
     responses={
+        **BODY_ERROR_RESPONSES,
         404: {"model": ErrorResponse, "description": "No prediction has this request id."},
         503: {"model": ErrorResponse, "description": "The prediction store is unavailable."},
     },

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from credit_api.deps import PredictorDep
 from credit_api.schemas import (
+    BODY_ERROR_RESPONSES,
     BatchPredictionRequest,
     BatchPredictionResponse,
     CreditApplication,
@@ -18,7 +19,7 @@ from credit_api.schemas import (
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "The request body is too large."},
+    **BODY_ERROR_RESPONSES,
     503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
 }
 
