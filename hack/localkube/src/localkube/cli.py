@@ -60,7 +60,7 @@ def up(directory: Path) -> int:
         print(f"localkube: already running at {state.server}", file=sys.stderr)
     else:
         if state is not None:
-            stop_cluster(state)  # a half-dead cluster from before: clear it out first
+            stop_cluster(state, keep_data=False)  # a half-dead cluster from before: clear it out
         # A SIGTERM while starting unwinds like Ctrl-C, so the half-started processes stop.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         state = start_cluster(directory, die_with_parent=False)
@@ -85,7 +85,7 @@ def down(directory: Path) -> int:
     if state is None:
         print("localkube: no control plane is running", file=sys.stderr)
         return 0
-    stop_cluster(state)
+    stop_cluster(state, keep_data=False)  # every `up` starts a fresh cluster
     print(f"localkube: stopped the control plane at {state.server}", file=sys.stderr)
     return 0
 
