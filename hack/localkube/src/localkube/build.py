@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -252,8 +251,3 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def clear_cache(module: WrapperModule) -> None:
-    """Forget the cached binaries of ``module`` (the next use rebuilds them)."""
-    shutil.rmtree(cache_dir_for(module), ignore_errors=True)

@@ -17,7 +17,8 @@ from localkube.errors import LocalkubeError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
 from localkube.waiting import wait_for
 
-DEFAULT_TOKEN_SECONDS = 3600
+# Longer than a whole test session, so a component started early keeps its identity.
+DEFAULT_TOKEN_SECONDS = 3 * 3600
 CRD_ESTABLISHED_TIMEOUT = 120.0
 
 
