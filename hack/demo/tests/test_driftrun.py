@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demo.driftrun import container_run_from_job
+from demo.driftrun import ContainerRun, container_run_from_job, run_as_process
 
 
 def _job(env: list[dict[str, Any]], args: list[str]) -> dict[str, Any]:
@@ -62,3 +63,27 @@ def test_an_env_source_it_cannot_resolve_is_an_error_not_a_silent_gap() -> None:
     job = _job([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}], [])
     with pytest.raises(ValueError, match="env X: unsupported source"):
         container_run_from_job(job, lambda name, key: "")
+
+
+def test_arguments_under_a_mounted_volume_point_at_the_host_directory(tmp_path: Path) -> None:
+    job = _job([], ["--report-dir", "/reports", "--log", "/reports/x.log", "--other", "/reportsX"])
+    job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "reports", "mountPath": "/reports"}
+    ]
+    run = container_run_from_job(job, lambda name, key: "")
+    assert run.mount_paths == ("/reports",)
+    completed = run_as_process(
+        ContainerRun(**{**run.__dict__, "argv": ("echo", *run.argv[1:])}),
+        tmp_path / "kubeconfig",
+        volumes={"/reports": tmp_path / "reports"},
+    )
+    reports = tmp_path / "reports"
+    assert completed.stdout.split() == [
+        "--report-dir",
+        str(reports),
+        "--log",
+        f"{reports}/x.log",
+        "--other",
+        "/reportsX",
+    ]
+    assert reports.is_dir()

@@ -31,6 +31,7 @@ class ContainerRun:
     env: Mapping[str, str]
     service_account: str
     namespace: str
+    mount_paths: tuple[str, ...] = ()
 
 
 def container_run_from_job(job: Mapping[str, Any], read_secret: SecretReader) -> ContainerRun:
@@ -49,19 +50,39 @@ def container_run_from_job(job: Mapping[str, Any], read_secret: SecretReader) ->
         env=env,
         service_account=pod.get("serviceAccountName", "default"),
         namespace=namespace,
+        mount_paths=tuple(m["mountPath"] for m in container.get("volumeMounts", [])),
     )
 
 
 def run_as_process(
-    run: ContainerRun, kubeconfig: Path, *, timeout: float = 300.0
+    run: ContainerRun,
+    kubeconfig: Path,
+    *,
+    volumes: Mapping[str, Path] | None = None,
+    timeout: float = 300.0,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the container's command on this machine, with the ServiceAccount's kubeconfig."""
+    """Run the container's command on this machine, with the ServiceAccount's kubeconfig.
+
+    `volumes` maps the container's mount paths to directories here (what the volume would be);
+    arguments under a mapped mount path are rewritten to the directory.
+    """
     executable = Path(sys.executable).parent / run.argv[0]
-    argv = [str(executable) if executable.exists() else run.argv[0], *run.argv[1:]]
+    argv = [
+        str(executable) if executable.exists() else run.argv[0],
+        *(_host_path(part, volumes or {}) for part in run.argv[1:]),
+    ]
     env = {**os.environ, **run.env, "KUBECONFIG": str(kubeconfig)}
     return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def _host_path(argument: str, volumes: Mapping[str, Path]) -> str:
+    for mount_path, directory in volumes.items():
+        if argument == mount_path or argument.startswith(mount_path.rstrip("/") + "/"):
+            directory.mkdir(parents=True, exist_ok=True)
+            return str(directory) + argument[len(mount_path.rstrip("/")) :]
+    return argument
 
 
 def _env_value(

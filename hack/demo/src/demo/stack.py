@@ -36,7 +36,12 @@ STORE_SECRET = "credit-api-db"  # noqa: S105 - a Secret's name, not a password
 
 # Timings sized for a run of minutes instead of days; the alert logic is the production one.
 TEST_SIZED_SPEC: dict[str, Any] = {
-    "drift": {"schedule": "* * * * *", "window": "1h", "minRows": 100, "driftShare": 0.1},
+    "drift": {
+        "schedule": "* * * * *",
+        "window": "1h",
+        "minRows": 100,
+        "reports": {"persistentVolumeClaim": "drift-reports", "keep": 5},
+    },
     "slo": {"window": "1h"},
     "alerts": {
         "for": {
@@ -208,7 +213,10 @@ class LocalStack:
         )
         kubeconfig = self.kube.service_account_kubeconfig(APP_NAMESPACE, container.service_account)
         self.say(f"drift job {name}: {' '.join(container.argv)}")
-        completed = run_as_process(container, kubeconfig)
+        volumes = {
+            path: self.work_dir / "reports" for path in container.mount_paths if "report" in path
+        }
+        completed = run_as_process(container, kubeconfig, volumes=volumes)
         return _drift_run(container, completed)
 
     # --- teardown --------------------------------------------------------------------------
