@@ -105,6 +105,10 @@ for name in "$@"; do
   fi
   "$engine" tag "$ref" "${repository[$name]}:dev"
   built[$name]="$ref"
+  # Older builds of this image (other content hashes) only take disk space.
+  "$engine" images --format '{{.Repository}}:{{.Tag}}' "${repository[$name]}" \
+    | grep -v -x -e "$ref" -e "${repository[$name]}:dev" \
+    | xargs -r "$engine" rmi >/dev/null 2>&1 || true
 done
 
 # build/images.json: merged with what an earlier run recorded for the other images.

@@ -124,7 +124,8 @@ def test_charts_install_upgrade_and_uninstall(
         assert "credit-score-monitor.yaml" in (api.notes or "")
         kube.kubectl("apply", "-n", namespace, "-f", str(EXAMPLE))
         monitor = get_json(kube, "-n", namespace, "modelmonitor", "credit-score")
-        assert monitor["spec"]["target"] == {"service": "credit-api", "port": "http"}
+        target = monitor["spec"]["target"]
+        assert (target["service"], target["port"]) == ("credit-api", "http")
         assert monitor["spec"]["store"]["secretRef"] == {"name": "credit-api-db", "key": "dsn"}
         core = client.CoreV1Api(kube.api_client)
         assert core.read_namespaced_service("credit-api", namespace).spec.ports[0].name == "http"
@@ -237,7 +238,7 @@ def test_charts_install_upgrade_and_uninstall(
         # Uninstall: the releases' objects go; the CRD, the monitors and the Secret stay.
         run(helm_client.uninstall_release("credit-api", namespace=namespace, wait=False))
         run(helm_client.uninstall_release(monitoring_release, namespace=namespace, wait=False))
-        assert not run(helm_client.list_releases(namespace=namespace))
+        assert list(run(helm_client.list_releases(namespace=namespace))) == []
         wait_for(
             lambda: (
                 kube.kubectl(
