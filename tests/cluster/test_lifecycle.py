@@ -116,3 +116,49 @@ def test_a_killed_owner_takes_its_control_plane_with_it(tmp_path: Path) -> None:
         return not [pid for pid in pids if alive(pid)]
 
     wait_for(all_gone, timeout=15, what=f"the control plane's processes {pids} to exit")
+
+
+EXISTING_CLUSTER_TEST = textwrap.dedent(
+    """
+    import os
+
+    def test_uses_the_existing_cluster(kube, kube_namespace):
+        assert not kube.local
+        assert kube.server == os.environ["EXPECTED_SERVER"]
+        assert str(kube.kubeconfig) == os.environ["KUBECONFIG"]
+        assert kube.install_prometheus_operator_crds() == []  # `up` installed them already
+        names = kube.kubectl("get", "ns", "-o", "name").stdout.split()
+        assert f"namespace/{kube_namespace}" in names
+    """
+)
+
+
+def test_the_fixture_takes_an_existing_cluster_only_when_told_to(
+    tmp_path: Path, localkube_binaries: dict[str, Path]
+) -> None:
+    cluster_dir = tmp_path / "cluster"
+    started = localkube("--dir", str(cluster_dir), "up")
+    assert started.returncode == 0, started.stderr
+    kubeconfig = started.stdout.strip().removeprefix("export KUBECONFIG=")
+    server = json.loads((cluster_dir / STATE_FILE).read_text())["server"]
+    test_file = tmp_path / "test_existing.py"
+    test_file.write_text(EXISTING_CLUSTER_TEST)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", str(test_file), "-p", "no:cacheprovider", "-q"],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "LOCALKUBE_USE_KUBECONFIG": "1",
+                "KUBECONFIG": kubeconfig,
+                "EXPECTED_SERVER": server,
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        localkube("--dir", str(cluster_dir), "down")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
