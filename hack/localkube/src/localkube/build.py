@@ -181,7 +181,8 @@ def _build(
             f"{scratch}/",
             *(b.package for b in binaries),
         ]
-        _run_with_heartbeat(command, go_modules_dir() / module.directory, names, report)
+        packages = [b.package for b in binaries]
+        _run_with_heartbeat(command, go_modules_dir() / module.directory, packages, report)
         target.mkdir(parents=True, exist_ok=True)
         for binary in binaries:
             built = Path(scratch) / go_build_output_name(binary.package)
@@ -200,8 +201,13 @@ def go_build_output_name(package: str) -> str:
     return elements[-1]
 
 
-def _run_with_heartbeat(command: list[str], cwd: Path, what: str, report: Reporter) -> None:
+def _run_with_heartbeat(
+    command: list[str], cwd: Path, packages: list[str], report: Reporter
+) -> None:
     """Run go build -v, printing every HEARTBEAT_SECONDS how many packages it has compiled."""
+    what = ", ".join(go_build_output_name(p) for p in packages)
+    total = _count_dependencies(cwd, packages)
+    of_total = f" of at most {total}" if total else ""
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -219,7 +225,7 @@ def _run_with_heartbeat(command: list[str], cwd: Path, what: str, report: Report
     def heartbeat() -> None:
         while not done.wait(HEARTBEAT_SECONDS):
             elapsed = _minutes(time.monotonic() - started)
-            report(f"still building {what}: {compiled} packages so far, {elapsed} elapsed")
+            report(f"still building {what}: {compiled}{of_total} packages, {elapsed} elapsed")
 
     ticker = threading.Thread(target=heartbeat, daemon=True)
     ticker.start()
@@ -235,7 +241,27 @@ def _run_with_heartbeat(command: list[str], cwd: Path, what: str, report: Report
             process.wait()
     if returncode != 0:
         output = "\n".join(tail)
-        raise BuildError(f"`{' '.join(command[:4])} ...` failed in {cwd}:\n{output}")
+        raise BuildError(
+            f"`{' '.join(command[:4])} ...` failed in {cwd}:\n{output}\n"
+            "If modules could not be downloaded, the Go module proxy (`go env GOPROXY`) must "
+            "be reachable; if the compiler failed, Go 1.26 or newer is needed."
+        )
+
+
+def _count_dependencies(cwd: Path, packages: list[str]) -> int | None:
+    """How many packages (standard library included) the build may compile: the progress total.
+
+    None when go cannot list them (the build itself then reports why).
+    """
+    listed = subprocess.run(
+        [go_command(), "list", "-deps", *packages],
+        cwd=cwd,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return len(listed.stdout.split()) if listed.returncode == 0 else None
 
 
 def _minutes(seconds: float) -> str:
