@@ -182,7 +182,7 @@ def _build(
             *(b.package for b in binaries),
         ]
         packages = [b.package for b in binaries]
-        _run_with_heartbeat(command, go_modules_dir() / module.directory, packages, report)
+        _run_with_heartbeat(command, go_modules_dir() / module.directory, packages, names, report)
         target.mkdir(parents=True, exist_ok=True)
         for binary in binaries:
             built = Path(scratch) / go_build_output_name(binary.package)
@@ -202,10 +202,9 @@ def go_build_output_name(package: str) -> str:
 
 
 def _run_with_heartbeat(
-    command: list[str], cwd: Path, packages: list[str], report: Reporter
+    command: list[str], cwd: Path, packages: list[str], what: str, report: Reporter
 ) -> None:
     """Run go build -v, printing every HEARTBEAT_SECONDS how many packages it has compiled."""
-    what = ", ".join(go_build_output_name(p) for p in packages)
     total = _count_dependencies(cwd, packages)
     of_total = f" of at most {total}" if total else ""
     process = subprocess.Popen(
