@@ -79,6 +79,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     specs = [FeatureSpec(name, kind) for name, kind in columns]
     window_end = clock()
     window_start = window_end - config.window
+    reading = time.monotonic()
     window = _retrying(
         config,
         lambda: read_window(
@@ -107,13 +108,26 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             rows=Rows(model.reference_rows, window.total_rows, len(window.frame), window.sampled),
         )
     reference = _retrying(config, lambda: read_reference(engine, model, specs))
+    log.info(
+        "read %d of %d rows in the window and %d reference rows in %.1fs",
+        len(window.frame),
+        window.total_rows,
+        len(reference),
+        time.monotonic() - reading,
+    )
     split = comparable_columns(reference, window.frame, columns)
     if not split.tested and not split.missing_in_current:
         raise ReferenceMissingError(
             f"the reference of {model.name} version {model.version} has no values "
             f"for {', '.join(split.missing_in_reference)}"
         )
+    computing = time.monotonic()
     snapshot = run_report(reference, window.frame, split.tested, config) if split.tested else None
+    log.info(
+        "compared %d columns with Evidently in %.1fs",
+        len(split.tested),
+        time.monotonic() - computing,
+    )
     compared = columns_from_snapshot(snapshot.dict()) if snapshot is not None else []
     rows = Rows(len(reference), window.total_rows, len(window.frame), window.sampled)
     result = build_result(
@@ -135,9 +149,11 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     finished_at = clock()
     reports = None
     if config.report_dir is not None and snapshot is not None:
+        saving = time.monotonic()
         reports = save_reports(
             snapshot, config.report_dir, model.name, finished_at, config.keep_reports
         )
+        log.info("saved %s and %s in %.1fs", reports.json, reports.html, time.monotonic() - saving)
     return Outcome(
         result="Completed",
         reason="DatasetDrift" if result.dataset_drift else "NoDrift",
