@@ -162,3 +162,45 @@ def test_the_fixture_takes_an_existing_cluster_only_when_told_to(
         localkube("--dir", str(cluster_dir), "down")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+INTERRUPTED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from localkube.cluster import start_cluster, stop_cluster
+    # No parent-death signal: only the orderly stop can clean up here.
+    state = start_cluster(Path(sys.argv[1]), die_with_parent=False, report=lambda _: None)
+    try:
+        print(json.dumps([p.pid for p in state.processes]), flush=True)
+        time.sleep(600)
+    finally:
+        print("stopping", flush=True)
+        stop_cluster(state)
+    """
+)
+
+
+def test_ctrl_c_twice_still_stops_every_process(
+    tmp_path: Path, localkube_binaries: dict[str, Path]
+) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_SCRIPT, str(tmp_path / "cluster")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    try:
+        pids: list[int] = json.loads(owner.stdout.readline() or "[]")
+        assert len(pids) == 3
+        owner.send_signal(signal.SIGINT)
+        assert owner.stdout.readline().strip() == "stopping"
+        owner.send_signal(signal.SIGINT)  # impatient: a second Ctrl-C while it stops
+        owner.wait(timeout=60)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+    assert owner.returncode != 0  # the interrupt still ends the program
+    assert not [pid for pid in pids if alive(pid)]

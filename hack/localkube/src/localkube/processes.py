@@ -12,8 +12,9 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,18 +78,43 @@ def is_running(process: RunningProcess) -> bool:
 
 
 def stop_processes(processes: Sequence[RunningProcess]) -> None:
-    """SIGTERM each process group, in order, then SIGKILL whatever outlives the grace period."""
-    for process in processes:
-        if not is_running(process):
-            continue
-        _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while is_running(process) and time.monotonic() < deadline:
-            _reap(process.pid)
-            time.sleep(0.05)
-        if is_running(process):
-            _signal_group(process.pid, signal.SIGKILL)
-        _wait_gone(process)
+    """SIGTERM each process group, in order, then SIGKILL whatever outlives the grace period.
+
+    A second Ctrl-C (or a SIGINT forwarded by a wrapper such as `uv run`) would otherwise
+    interrupt the stopping half way; it is held back until everything is stopped.
+    """
+    with _interrupts_deferred():
+        for process in processes:
+            _stop(process)
+
+
+def _stop(process: RunningProcess) -> None:
+    if not is_running(process):
+        return
+    _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while is_running(process) and time.monotonic() < deadline:
+        _reap(process.pid)
+        time.sleep(0.05)
+    if is_running(process):
+        _signal_group(process.pid, signal.SIGKILL)
+    _wait_gone(process)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT until the block ends, then raise the KeyboardInterrupt it would have raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may change signal handlers; it also gets the SIGINT
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _signal_group(pid: int, signum: signal.Signals) -> None:
