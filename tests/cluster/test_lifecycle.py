@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from localkube import cluster
 from localkube.cluster import STATE_FILE
 from localkube.waiting import wait_for
 
@@ -204,3 +206,34 @@ def test_ctrl_c_twice_still_stops_every_process(
             owner.wait()
     assert owner.returncode != 0  # the interrupt still ends the program
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_a_port_taken_between_probe_and_bind_means_another_try(
+    tmp_path: Path, localkube_binaries: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = int(squatter.getsockname()[1])
+    real_free_ports = cluster._free_ports
+    probes: list[list[int]] = []
+
+    def first_probe_collides(count: int) -> list[int]:
+        ports = real_free_ports(count)
+        if not probes:
+            ports[0] = taken  # etcd's client port: someone else got there first
+        probes.append(ports)
+        return ports
+
+    monkeypatch.setattr(cluster, "_free_ports", first_probe_collides)
+    messages: list[str] = []
+    try:
+        state = cluster.start_cluster(
+            tmp_path / "cluster", die_with_parent=True, report=messages.append
+        )
+        cluster.stop_cluster(state)
+    finally:
+        squatter.close()
+    assert len(probes) == 2
+    assert any("a port was taken meanwhile" in m for m in messages)
+    assert f"127.0.0.1:{taken}" not in state.server

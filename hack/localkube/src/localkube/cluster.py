@@ -31,6 +31,8 @@ from localkube.processes import (
 
 STATE_FILE = "cluster.json"
 ETCD_DATA = "etcd"
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"
 READY_TIMEOUT_SECONDS = 180.0
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_TAIL_LINES = 30
@@ -80,6 +82,26 @@ def start_cluster(
     binaries = ensure_binaries(CONTROL_PLANE, report)
     directory.mkdir(parents=True, exist_ok=True)
     pki = create_pki(directory / "pki")
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start(directory, binaries, pki, die_with_parent=die_with_parent, report=report)
+        except ClusterStartError as error:
+            # A free port can be taken by someone else between our probe and the bind.
+            if PORT_TAKEN not in str(error) or attempt == PORT_ATTEMPTS:
+                raise
+            report(f"a port was taken meanwhile; starting again ({error})")
+            shutil.rmtree(directory / ETCD_DATA, ignore_errors=True)
+    raise AssertionError("unreachable")
+
+
+def _start(
+    directory: Path,
+    binaries: dict[str, Path],
+    pki: ControlPlanePKI,
+    *,
+    die_with_parent: bool,
+    report: Reporter,
+) -> ClusterState:
     etcd_port, etcd_peer_port, api_port, controller_manager_port = _free_ports(4)
     server = f"https://127.0.0.1:{api_port}"
     kubeconfig = write_client_certificate_kubeconfig(
