@@ -1,18 +1,21 @@
 """End to end: from a prediction to an alert in Alertmanager, every part real.
 
 The local control plane holds the Kubernetes side (both charts installed with helm, the
-example ModelMonitor, the children the operator makes); the API (PostgreSQL prediction log),
-the operator (the chart's ServiceAccount token) and the drift job (the CronJob's Job, its
-command, args and env) run as processes; Prometheus scrapes them with the operator's rules and
-alerts a real Alertmanager whose webhook receiver is this test. The tests run in order and
-share the stack: each is one step of the scenario.
+example ModelMonitor, the children the operator makes). The API (PostgreSQL prediction log)
+and the operator (the chart's Deployment env and ServiceAccount token) run as processes; the
+drift job runs from the Job the CronJob controller creates, in the drift image built here,
+with podman on the host network and its ServiceAccount's token. Prometheus scrapes the API and
+the operator with the operator's rules and alerts a real Alertmanager whose webhook receiver is
+this test. The tests run in order and share the stack: each is one step of the scenario.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +23,12 @@ import pytest
 
 from demo import cluster
 from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
+from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
+from localservers.pytest_plugin import require_binary
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.slow]
 
@@ -37,7 +44,14 @@ def stack(
     if not kube.local:
         pytest.skip("on a real cluster the pods run: see docs/kind.md for that path")
     work_dir = tmp_path_factory.mktemp("e2e")
-    stack = LocalStack(kube, work_dir, database_url=postgres_server.create_database("e2e"))
+    stack = LocalStack(
+        kube,
+        work_dir,
+        database_url=postgres_server.create_database("e2e"),
+        drift_runner="podman",
+        drift_image=_drift_image(),
+        fault_injection=True,
+    )
     try:
         stack.install_charts()
         stack.start_api()
@@ -47,6 +61,23 @@ def stack(
         yield stack
     finally:
         stack.stop()
+
+
+def _drift_image() -> str:
+    """The drift job's image, built here (an unchanged image is found by its content hash)."""
+    require_binary("podman")
+    completed = subprocess.run(
+        ["bash", str(REPO / "hack/images/build.sh"), "drift"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"hack/images/build.sh drift failed:\n{completed.stderr[-4000:]}")
+    image: str = json.loads((REPO / "build/images.json").read_text())["drift"]
+    return image
 
 
 def _children(kube: Kube) -> list[dict[str, Any]]:
@@ -93,7 +124,7 @@ def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: LocalStac
     predictions = stack.send_traffic(NORMAL)
     assert len(predictions) == NORMAL
     stack.wait_prediction_log_flushed(NORMAL)
-    run = stack.run_drift_job()
+    run = stack.run_drift_job(scheduled=True)
     assert run.exit_code == 0, run.output
     drift = _drift_status(stack)
     assert drift["result"] == "Completed"
@@ -133,7 +164,7 @@ def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: LocalSta
 def test_drifted_traffic_raises_model_drift_detected(stack: LocalStack) -> None:
     stack.send_traffic(DRIFTED, drifted=True)
     stack.wait_prediction_log_flushed(NORMAL + DRIFTED)
-    run = stack.run_drift_job()
+    run = stack.run_drift_job(scheduled=True)
     assert run.exit_code == 0, run.output
     drift = _drift_status(stack)
     assert drift["datasetDrift"] is True
@@ -148,6 +179,38 @@ def test_drifted_traffic_raises_model_drift_detected(stack: LocalStack) -> None:
     assert alert["labels"]["severity"]
     assert alert["labels"]["team"] == "risk"
     assert alert["annotations"]["runbook_url"].startswith("http")
+
+
+def test_an_error_burst_pages_and_recovery_resolves_it(stack: LocalStack) -> None:
+    assert stack.api is not None
+    assert stack.webhook is not None
+    page = "ModelAvailabilityBudgetBurnFast"
+    stack.inject_faults(on=True)
+    try:
+        statuses = _keep_sending(stack, until=lambda: bool(stack.webhook.alerts(page, "firing")))
+    finally:
+        stack.inject_faults(on=False)
+    assert statuses.get(500, 0) > 0
+    alert = stack.webhook.alerts(page, "firing")[0]
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["labels"]["slo"] == "availability"
+    statuses = _keep_sending(stack, until=lambda: bool(stack.webhook.alerts(page, "resolved")))
+    assert set(statuses) == {200}
+
+
+def _keep_sending(stack: LocalStack, until: Any, timeout: float = 300) -> dict[int, int]:
+    """One prediction at a time (about 10/s) until `until()` holds; the status counts."""
+    assert stack.api is not None
+    application = normal_traffic(1, seed=7)[0]
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=stack.api.url, timeout=10) as client:
+        while not until():
+            assert time.monotonic() < deadline, f"gave up after {timeout:.0f}s: {statuses}"
+            code = client.post("/api/v1/predict", json=application).status_code
+            statuses[code] = statuses.get(code, 0) + 1
+            time.sleep(0.1)
+    return statuses
 
 
 def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kube) -> None:

@@ -12,12 +12,14 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SecretReader = Callable[[str, str], str]
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 _VAR_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\$")
 
@@ -35,8 +37,14 @@ class ContainerRun:
 
 
 def container_run_from_job(job: Mapping[str, Any], read_secret: SecretReader) -> ContainerRun:
-    namespace = job["metadata"]["namespace"]
-    pod = job["spec"]["template"]["spec"]
+    """The container of a Job (the one a CronJob produced)."""
+    return container_run(job["spec"]["template"]["spec"], job["metadata"]["namespace"], read_secret)
+
+
+def container_run(
+    pod: Mapping[str, Any], namespace: str, read_secret: SecretReader
+) -> ContainerRun:
+    """The first container of a pod spec (a Job's, a Deployment's), resolved."""
     container = pod["containers"][0]
     env: dict[str, str] = {}
     for item in container.get("env", []):
@@ -75,6 +83,60 @@ def run_as_process(
     return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def run_with_podman(
+    run: ContainerRun,
+    *,
+    api_server: str,
+    token: str,
+    ca_pem: bytes,
+    volumes: Mapping[str, Path] | None = None,
+    timeout: float = 300.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run the container from its image with podman, as its pod would run on a node.
+
+    Host network (the API server, PostgreSQL are on loopback); the ServiceAccount token and
+    the cluster CA mounted where in-cluster configuration looks for them; a read-only root
+    with a writable /tmp, as the rendered security context asks.
+    """
+    host, port = api_server.removeprefix("https://").rsplit(":", 1)
+    with tempfile.TemporaryDirectory(prefix="sa-") as secrets_dir:
+        account = Path(secrets_dir)
+        (account / "token").write_text(token)
+        (account / "ca.crt").write_bytes(ca_pem)
+        (account / "namespace").write_text(run.namespace)
+        account.chmod(0o755)
+        for item in account.iterdir():
+            item.chmod(0o644)
+        options = [
+            "--rm",
+            "--runtime",
+            "runc",
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",  # noqa: S108 - the container's /tmp, as the pod's emptyDir
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "-v",
+            f"{account}:{SERVICE_ACCOUNT_DIR}:ro",
+            "-e",
+            f"KUBERNETES_SERVICE_HOST={host}",
+            "-e",
+            f"KUBERNETES_SERVICE_PORT={port}",
+        ]
+        for mount_path, directory in (volumes or {}).items():
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o777)  # the image's non-root user writes there
+            options += ["-v", f"{directory}:{mount_path}"]
+        for name, value in run.env.items():
+            options += ["-e", f"{name}={value}"]
+        command = ["podman", "run", *options, "--entrypoint", run.argv[0], run.image, *run.argv[1:]]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _host_path(argument: str, volumes: Mapping[str, Path]) -> str:

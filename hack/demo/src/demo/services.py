@@ -26,7 +26,14 @@ def _entry_point(name: str) -> str:
 class CreditApi:
     """`credit-api serve` on a free loopback port, logging predictions to `database_url`."""
 
-    def __init__(self, database_url: str, work_dir: Path, *, extra_env: Mapping[str, str] = {}):
+    def __init__(
+        self,
+        database_url: str,
+        work_dir: Path,
+        *,
+        extra_env: Mapping[str, str] = {},
+        app_factory: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -36,11 +43,13 @@ class CreditApi:
             "CREDIT_API_LOG_FLUSH_INTERVAL_SECONDS": "0.1",
             **extra_env,
         }
-        self.process = ServerProcess(
-            [_entry_point("credit-api"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            work_dir / "credit-api.log",
-            env=env,
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        argv = (
+            [sys.executable, "-m", "uvicorn", "--factory", app_factory, "--workers", "1", *address]
+            if app_factory
+            else [_entry_point("credit-api"), "serve", *address]
         )
+        self.process = ServerProcess(argv, work_dir / "credit-api.log", env=env)
 
     def start(self, timeout: float = 120.0) -> CreditApi:
         self.process.start()
@@ -58,16 +67,19 @@ class CreditApi:
 class Operator:
     """`modelmonitor run` with a kubeconfig (the chart's ServiceAccount token, so RBAC is real)."""
 
-    def __init__(self, kubeconfig: Path, work_dir: Path, *, settings: Mapping[str, str] = {}):
+    def __init__(
+        self, kubeconfig: Path, work_dir: Path, *, settings: Mapping[str, str] = {}
+    ) -> None:
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         env = {
             **os.environ,
+            **settings,
             "KUBECONFIG": str(kubeconfig),
+            # the pod's ports are the pod's; here they must be free ones on loopback
             "MODELMONITOR_METRICS_PORT": str(self.metrics_port),
             "MODELMONITOR_HEALTH_PORT": str(self.health_port),
-            **settings,
         }
         self.process = ServerProcess(
             [_entry_point("modelmonitor"), "run"], work_dir / "operator.log", env=env

@@ -10,6 +10,7 @@ rule groups of the PrometheusRule the operator created; Alertmanager sends to a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import subprocess
@@ -18,12 +19,20 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+import yaml
 
 from demo import cluster, traffic
-from demo.driftrun import ContainerRun, container_run_from_job, run_as_process
+from demo.driftrun import (
+    ContainerRun,
+    container_run,
+    container_run_from_job,
+    run_as_process,
+    run_with_podman,
+)
+from demo.faults import FAULT_FILE_ENV
 from demo.services import CreditApi, Operator
 from localkube.kube import Kube
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
@@ -56,6 +65,7 @@ TEST_SIZED_SPEC: dict[str, Any] = {
 }
 
 Say = Callable[[str], None]
+DriftRunner = Literal["process", "podman"]
 
 
 @dataclass
@@ -78,11 +88,20 @@ class LocalStack:
         *,
         database_url: str | None = None,
         say: Say = lambda _: None,
+        drift_runner: DriftRunner = "process",
+        drift_image: str | None = None,
+        fault_injection: bool = False,
     ) -> None:
+        """`drift_runner`: run the drift job's command here, or its image (`drift_image`)
+        with podman. `fault_injection`: serve the API with the fault switch (demo.faults)."""
         self.kube = kube
         self.work_dir = work_dir
         self.database_url = database_url or f"sqlite:///{work_dir / 'predictions.db'}"
         self.say = say
+        self.drift_runner = drift_runner
+        self.drift_image = drift_image
+        self.fault_file = work_dir / "fault" if fault_injection else None
+        self._jobs_run: set[str] = set()
         self.api: CreditApi | None = None
         self.operator: Operator | None = None
         self.prometheus: PrometheusServer | None = None
@@ -93,7 +112,11 @@ class LocalStack:
 
     def install_charts(self) -> None:
         self.say("helm install monitoring charts/monitoring (the operator, its CRD and RBAC)")
-        cluster.install_chart(self.kube, "monitoring", "monitoring", MONITORING_NAMESPACE, {})
+        values: dict[str, Any] = {}
+        if self.drift_image is not None:
+            repository, tag = self.drift_image.rsplit(":", 1)
+            values["driftJob"] = {"image": {"repository": repository, "tag": tag}}
+        cluster.install_chart(self.kube, "monitoring", "monitoring", MONITORING_NAMESPACE, values)
         self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
         self.say(f"Secret {STORE_SECRET}: the prediction store's URL ({self.database_url})")
         cluster.create_store_secret(self.kube, APP_NAMESPACE, STORE_SECRET, self.database_url)
@@ -104,11 +127,12 @@ class LocalStack:
             self.kube, "credit-api", "credit-api", APP_NAMESPACE, {"postgresql": {"enabled": False}}
         )
 
-    def operator_service_account(self) -> str:
-        accounts = json.loads(
+    def operator_container(self) -> ContainerRun:
+        """The operator container as the chart's Deployment defines it (env, ServiceAccount)."""
+        deployments = json.loads(
             self.kube.kubectl(
                 "get",
-                "serviceaccounts",
+                "deployments",
                 "-n",
                 MONITORING_NAMESPACE,
                 "-o",
@@ -117,10 +141,13 @@ class LocalStack:
                 "app.kubernetes.io/instance=monitoring",
             ).stdout
         )["items"]
-        if len(accounts) != 1:
-            raise RuntimeError(f"expected the chart's one ServiceAccount, found {len(accounts)}")
-        name: str = accounts[0]["metadata"]["name"]
-        return name
+        if len(deployments) != 1:
+            raise RuntimeError(f"expected the chart's one Deployment, found {len(deployments)}")
+        return container_run(
+            deployments[0]["spec"]["template"]["spec"],
+            MONITORING_NAMESPACE,
+            lambda name, key: cluster.read_secret(self.kube, MONITORING_NAMESPACE, name, key),
+        )
 
     def apply_monitor(self, overrides: Mapping[str, Any] = TEST_SIZED_SPEC) -> dict[str, Any]:
         self.say(
@@ -149,15 +176,25 @@ class LocalStack:
 
     def start_api(self) -> CreditApi:
         if self.api is None:
-            self.api = CreditApi(self.database_url, self.work_dir).start()
+            if self.fault_file is None:
+                api = CreditApi(self.database_url, self.work_dir)
+            else:
+                api = CreditApi(
+                    self.database_url,
+                    self.work_dir,
+                    extra_env={FAULT_FILE_ENV: str(self.fault_file)},
+                    app_factory="demo.faults:create_app",
+                )
+            self.api = api.start()
             self.say(f"credit API at {self.api.url} (docs: {self.api.url}/docs)")
         return self.api
 
     def start_operator(self) -> Operator:
         if self.operator is None:
-            account = self.operator_service_account()
+            container = self.operator_container()
+            account = container.service_account
             kubeconfig = self.kube.service_account_kubeconfig(MONITORING_NAMESPACE, account)
-            self.operator = Operator(kubeconfig, self.work_dir).start()
+            self.operator = Operator(kubeconfig, self.work_dir, settings=container.env).start()
             self.say(f"operator running as ServiceAccount {MONITORING_NAMESPACE}/{account}")
         return self.operator
 
@@ -204,20 +241,73 @@ class LocalStack:
             time.sleep(0.2)
         raise TimeoutError(f"the prediction log did not reach {expected} records")
 
-    def run_drift_job(self) -> DriftRun:
-        """Create a Job from the operator's CronJob and run its container like a kubelet would."""
-        name = f"{MONITOR}-drift-{uuid.uuid4().hex[:6]}"
-        job = cluster.create_job_from_cronjob(self.kube, APP_NAMESPACE, f"{MONITOR}-drift", name)
+    def run_drift_job(self, *, scheduled: bool = False) -> DriftRun:
+        """Run the drift job from a Job of the operator's CronJob, as a kubelet would.
+
+        `scheduled`: wait for the Job the CronJob controller creates on schedule; otherwise
+        create one now (`kubectl create job --from=cronjob/...`). The Job is deleted after its
+        run: without a kubelet it would stay active forever, and the CronJob's Forbid policy
+        would never schedule the next.
+        """
+        cronjob = f"{MONITOR}-drift"
+        if scheduled:
+            self.say(f"waiting for the CronJob controller to create the next Job of {cronjob}")
+            job = self._wait_scheduled_job(cronjob)
+        else:
+            name = f"{cronjob}-{uuid.uuid4().hex[:6]}"
+            job = cluster.create_job_from_cronjob(self.kube, APP_NAMESPACE, cronjob, name)
+        name = job["metadata"]["name"]
+        self._jobs_run.add(name)
         container = container_run_from_job(
             job, lambda secret, key: cluster.read_secret(self.kube, APP_NAMESPACE, secret, key)
         )
-        kubeconfig = self.kube.service_account_kubeconfig(APP_NAMESPACE, container.service_account)
         self.say(f"drift job {name}: {' '.join(container.argv)}")
         volumes = {
             path: self.work_dir / "reports" for path in container.mount_paths if "report" in path
         }
-        completed = run_as_process(container, kubeconfig, volumes=volumes)
+        if self.drift_runner == "podman":
+            token_kubeconfig = self.kube.service_account_kubeconfig(
+                APP_NAMESPACE, container.service_account
+            )
+            completed = run_with_podman(
+                container,
+                api_server=self.kube.server,
+                token=_token_of(token_kubeconfig),
+                ca_pem=_ca_of(self.kube.kubeconfig),
+                volumes=volumes,
+            )
+        else:
+            kubeconfig = self.kube.service_account_kubeconfig(
+                APP_NAMESPACE, container.service_account
+            )
+            completed = run_as_process(container, kubeconfig, volumes=volumes)
+        self.kube.kubectl("delete", "job", name, "-n", APP_NAMESPACE, "--wait=false")
         return _drift_run(container, completed)
+
+    def _wait_scheduled_job(self, cronjob: str, timeout: float = 150) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = json.loads(
+                self.kube.kubectl("get", "jobs", "-n", APP_NAMESPACE, "-o", "json").stdout
+            )["items"]
+            for job in jobs:
+                owners = job["metadata"].get("ownerReferences", [])
+                if job["metadata"]["name"] not in self._jobs_run and any(
+                    o["kind"] == "CronJob" and o["name"] == cronjob for o in owners
+                ):
+                    found: dict[str, Any] = job
+                    return found
+            time.sleep(1)
+        raise TimeoutError(f"the CronJob controller created no Job for {cronjob} in {timeout:.0f}s")
+
+    def inject_faults(self, on: bool) -> None:
+        """Switch the API's injected model-loading failure on or off."""
+        if self.fault_file is None:
+            raise RuntimeError("this stack was started without fault injection")
+        if on:
+            self.fault_file.touch()
+        else:
+            self.fault_file.unlink(missing_ok=True)
 
     # --- teardown --------------------------------------------------------------------------
 
@@ -259,6 +349,17 @@ def scrape_configs(api_port: int, operator_port: int) -> list[dict[str, Any]]:
             ],
         },
     ]
+
+
+def _token_of(kubeconfig: Path) -> str:
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    token: str = user["token"]
+    return token
+
+
+def _ca_of(kubeconfig: Path) -> bytes:
+    entry = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]
+    return base64.b64decode(entry["certificate-authority-data"])
 
 
 def _counter(exposition: str, name: str) -> float:
