@@ -67,7 +67,10 @@ def classify(error: Exception, action: str) -> ApiCallError:
             return ApiCallError("Rejected", f"{action}: {detail}", retryable=False)
         return ApiCallError("ApiError", f"{action}: {detail}", retryable=code in _RETRYABLE_STATUS)
     if isinstance(error, httpx2.HTTPError | OSError | TimeoutError):
-        return ApiCallError("Unreachable", f"{action}: {error}", retryable=True)
+        detail = str(error) or "no response"
+        return ApiCallError(
+            "Unreachable", f"{action}: {type(error).__name__}: {detail}", retryable=True
+        )
     raise error
 
 

@@ -7,6 +7,7 @@ status, so a resync of a converged monitor makes no write at all.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,36 +77,60 @@ def _label(key: tuple[str, str, str]) -> str:
     return f"{key[1]}/{key[2]}"
 
 
+def _has_children(body: Mapping[str, Any]) -> bool:
+    """False for a monitor never reconciled: nothing to compare or prune, so skip the lists.
+
+    (If a crash came between its applies and its status, the applies repeat: they are
+    idempotent, and the next resync lists and prunes as usual.)
+    """
+    return bool((body.get("status") or {}).get("children"))
+
+
+async def _converge_kind(
+    api: KubeApi,
+    body: Mapping[str, Any],
+    kind: tuple[str, str],
+    wanted: Mapping[tuple[str, str, str], dict[str, Any]],
+    outcome: Outcome,
+) -> None:
+    """List the live children of one kind; apply the ones that differ, delete the unwanted."""
+    metadata = body["metadata"]
+    try:
+        live = (
+            await api.list_children(*kind, metadata["namespace"], selector_labels(metadata["name"]))
+            if _has_children(body)
+            else []
+        )
+    except ApiCallError as problem:
+        outcome.problems.append(problem)
+        return
+    current = {child_key(obj): obj for obj in live if _owned_by(obj, metadata["uid"])}
+    for key, child in wanted.items():
+        if key[:2] != kind or is_subset(child, current.get(key)):
+            continue
+        try:
+            await api.apply(child)
+            outcome.applied.append(_label(key))
+        except ApiCallError as problem:
+            outcome.problems.append(problem)
+    for key, obj in current.items():
+        if key not in wanted:
+            try:
+                await api.delete(obj)
+                outcome.pruned.append(_label(key))
+            except ApiCallError as problem:
+                outcome.problems.append(problem)
+
+
 async def _converge_children(
     api: KubeApi, body: Mapping[str, Any], desired: list[dict[str, Any]], outcome: Outcome
 ) -> None:
-    metadata = body["metadata"]
-    namespace, uid = metadata["namespace"], metadata["uid"]
+    # Kinds are independent (a Role may exist before its ServiceAccount), so they converge
+    # concurrently: two round trips per monitor instead of a dozen.
     wanted = {child_key(child): child for child in desired}
-    for api_version, kind in CHILD_KINDS:
-        try:
-            live = await api.list_children(
-                api_version, kind, namespace, selector_labels(metadata["name"])
-            )
-        except ApiCallError as problem:
-            outcome.problems.append(problem)
-            continue
-        current = {child_key(obj): obj for obj in live if _owned_by(obj, uid)}
-        for key, child in wanted.items():
-            if key[:2] != (api_version, kind) or is_subset(child, current.get(key)):
-                continue
-            try:
-                await api.apply(child)
-                outcome.applied.append(_label(key))
-            except ApiCallError as problem:
-                outcome.problems.append(problem)
-        for key, obj in current.items():
-            if key not in wanted:
-                try:
-                    await api.delete(obj)
-                    outcome.pruned.append(_label(key))
-                except ApiCallError as problem:
-                    outcome.problems.append(problem)
+    await asyncio.gather(
+        *(_converge_kind(api, body, kind, wanted, outcome) for kind in CHILD_KINDS)
+    )
 
 
 async def reconcile(

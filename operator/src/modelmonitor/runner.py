@@ -46,11 +46,6 @@ def build_registry(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]
         _configure(settings)
         operator.api = KubeApi(AsyncClient(), operator.settings.field_manager)
 
-    @kopf.on.cleanup(registry=registry)
-    async def stop(**_: Any) -> None:
-        if operator.api is not None:
-            await operator.api.client.close()
-
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # kopf's own logins: in-cluster token, else $KUBECONFIG; no heavy client library.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from lightkube import ApiError
+from lightkube.models.meta_v1 import Status
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -67,6 +70,24 @@ def test_invalid_spec_names_the_field_in_every_condition() -> None:
         "Degraded": False,
     }
     assert conditions[1].message == "spec.drift.window: not a duration"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "retryable"),
+    [
+        (403, "Forbidden", False),
+        (404, "MissingAPI", False),
+        (422, "Rejected", False),
+        (409, "ApiError", True),
+        (429, "ApiError", True),
+        (503, "ApiError", True),
+    ],
+)
+def test_api_errors_are_classified_once(code: int, reason: str, retryable: bool) -> None:
+    error = ApiError(status=Status(code=code, message="the server says no"))
+    problem = classify(error, "list PrometheusRule")
+    assert (problem.reason, problem.retryable) == (reason, retryable)
+    assert problem.message == "list PrometheusRule: the server says no"
 
 
 def test_network_errors_are_retryable() -> None:
