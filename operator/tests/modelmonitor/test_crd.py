@@ -94,3 +94,10 @@ def test_status_conditions_are_a_map_keyed_by_type() -> None:
 
 def test_crd_is_a_valid_custom_resource_definition() -> None:
     assert validate_kubernetes(load_crd()) == []
+
+
+def test_drift_methods_are_the_drift_jobs() -> None:
+    """The CRD enum and `drift-job --method` accept the same stat tests (plus auto)."""
+    from drift_job.stattests import METHOD_IDS  # noqa: PLC0415
+
+    assert set(DRIFT_METHODS) == {"auto", *METHOD_IDS}
