@@ -16,7 +16,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 export UV_PYTHON_DOWNLOADS=never UV_PYTHON="${UV_PYTHON:-python3.11}"
-uv=(python3 -m uv)
+# uv: the one running us (`uv run` exports $UV), else uv on PATH, else the module the Makefile
+# installs. pip (for `pip download`) runs as a uv tool: a virtualenv may have no pip.
+if [ -n "${UV:-}" ]; then uv=("$UV"); elif command -v uv >/dev/null; then uv=(uv); else uv=(python3 -m uv); fi
+pip=("${uv[@]}" tool run --from 'pip>=24,<27' pip)
 engine="${CONTAINER_ENGINE:-podman}"
 engine_flags=()
 if [ "$engine" = podman ]; then
@@ -68,7 +71,7 @@ build_wheelhouse() {  # name -> build/wheels/<name>/ with requirements.txt
   [ -n "${extra[$name]}" ] && export_args+=(--extra "${extra[$name]}")
   "${uv[@]}" "${export_args[@]}" >/dev/null
   log "$name: fetching $(grep -c '==' "$dir/third-party.txt") locked wheels"
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+  "${pip[@]}" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --requirement "$dir/third-party.txt" --dest "$dir"
   cp "$dir/third-party.txt" "$req"
   local pkg
