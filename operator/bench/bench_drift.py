@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,20 +135,27 @@ class Measured:
 
 
 def measure(command: list[str], timeout: float) -> Measured:
-    """Run a command; its own wall time, CPU time and peak RSS (from wait4), and its verdicts."""
+    """Run a command; its own wall time, CPU time and peak RSS, and its verdicts.
+
+    CPU time comes from wait4. The peak RSS is the kernel's high-water mark (VmHWM) read
+    while the process runs: wait4's ru_maxrss would start from this (large) process's RSS at
+    fork time.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=out, stderr=err)
         deadline = started + timeout
+        peak_kib = 0
         while True:
+            peak_kib = max(peak_kib, _high_water_kib(process.pid))
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 process.kill()
                 pid, status, usage = os.wait4(process.pid, 0)
-                return Measured(time.monotonic() - started, _cpu(usage), _rss(usage), None)
-            time.sleep(0.05)
+                return Measured(time.monotonic() - started, _cpu(usage), peak_kib / 1024, None)
+            time.sleep(0.02)
         wall = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -157,15 +166,20 @@ def measure(command: list[str], timeout: float) -> Measured:
         log = err.read().decode()
     drifted = {f["name"] for f in document["features"] if f["drifted"]}
     compared = document.get("rows", {}).get("compared")
-    return Measured(wall, _cpu(usage), _rss(usage), drifted, compared, log)
+    return Measured(wall, _cpu(usage), peak_kib / 1024, drifted, compared, log)
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _rss(usage: resource.struct_rusage) -> float:
-    return usage.ru_maxrss / 1024  # Linux reports KiB
+def _high_water_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 def plain_evidently(url: str, model: str) -> None:
@@ -210,6 +224,8 @@ def main() -> None:
         plain_evidently(*args.plain_evidently)
         return
 
+    # A SIGTERM still stops the PostgreSQL server (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [int(size) for size in args.sizes.split(",")]
     drift_job = str(Path(sys.executable).parent / "drift-job")
     server = PostgresServer()
@@ -218,11 +234,11 @@ def main() -> None:
         started = time.monotonic()
         url = fill_store(server, sizes)
         filled = time.monotonic() - started
-        print(f"filled PostgreSQL with {sum(sizes):,} predictions in {filled:.0f}s")
+        print(f"filled PostgreSQL with {sum(sizes):,} predictions in {filled:.0f}s", flush=True)
         print(f"reference {REFERENCE_ROWS:,} rows x 25 columns; known shifts: {sorted(SHIFTED)}")
         header = (
             f"{'rows':>9} | {'job s':>6} {'cpu s':>6} {'RSS MiB':>8} {'compared':>8} | "
-            f"{'plain s':>7} {'cpu s':>6} {'RSS MiB':>8} | {'speed-up':>8} | verdicts"
+            f"{'plain s':>7} {'cpu s':>6} {'RSS MiB':>8} | {'speed-up wall cpu':>13} | verdicts"
         )
         print(header)
         print("-" * len(header))
@@ -254,10 +270,11 @@ def _row(size: int, job: Measured, plain: Measured) -> str:
 
     plain_wall = f"{plain.wall:7.1f}" if plain.drifted is not None else f">{plain.wall:6.0f}"
     speedup = plain.wall / job.wall
+    cpu_speedup = plain.cpu / job.cpu
     return (
         f"{size:>9,} | {job.wall:6.1f} {job.cpu:6.1f} {job.peak_rss_mib:8.0f} "
         f"{job.rows_compared or 0:>8,} | {plain_wall} {plain.cpu:6.1f} {plain.peak_rss_mib:8.0f} | "
-        f"{'>' if plain.drifted is None else ''}{speedup:7.1f}x | "
+        f"{'>' if plain.drifted is None else ''}{speedup:5.1f}x {cpu_speedup:5.1f}x | "
         f"job: {verdict(job.drifted)}; plain: {verdict(plain.drifted)}"
     )
 
