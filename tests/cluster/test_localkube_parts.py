@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from localkube import gotool
 from localkube.build import KUBECTL, KUBERNETES, ensure_binaries, go_build_output_name, ldflags
-from localkube.cluster import STATE_FILE, ClusterState
 from localkube.crds import crd_name
 from localkube.errors import MissingToolError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
 from localkube.pki import API_SERVER_DNS_NAMES, KUBERNETES_SERVICE_IP, create_pki
 from localkube.processes import RunningProcess, is_running, start_process
 from localkube.pytest_plugin import namespace_name, unavailable
+from localkube.state import STATE_FILE, ClusterState
 from localkube.versions import staging_version
 from localkube.waiting import wait_for
 

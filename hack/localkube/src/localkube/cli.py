@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from localkube.build import ALL_BINARIES, ensure_binaries
-from localkube.cluster import ClusterState, describe, start_cluster, stop_cluster
+from localkube.cluster import start_cluster, stop_cluster
 from localkube.crds import prometheus_operator_crd_paths
 from localkube.errors import LocalkubeError
 from localkube.gomod import generate_all
 from localkube.kube import Kube
 from localkube.paths import state_dir
+from localkube.state import ClusterState
 from localkube.tools import kubectl_binary
 
 
@@ -95,7 +96,7 @@ def status(directory: Path) -> int:
     if state is None or not state.running():
         print("localkube: not running", file=sys.stderr)
         return 1
-    print(json.dumps(describe(state), indent=2))
+    print(json.dumps(state.describe(), indent=2))
     return 0
 
 
