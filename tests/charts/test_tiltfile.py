@@ -286,3 +286,15 @@ def test_settings_file_overrides_the_defaults(helm: Helm) -> None:
     record = evaluate(helm, settings=example)
     assert record.resources["credit-api"]["port_forwards"] == ["18000:8000"]
     assert "--rows 1200" in record.resources["traffic"]["cmd"]
+
+
+def test_make_dev_cluster_is_the_context_the_tiltfile_allows(tilt: TiltRecord) -> None:
+    """manifests/kind/cluster.yaml names the cluster that hack/kind/dev-up.sh creates and that
+    kind exposes as context kind-<name>, the one the Tiltfile accepts."""
+    cluster = yaml.safe_load((REPO / "manifests/kind/cluster.yaml").read_text())
+    assert cluster["kind"] == "Cluster"
+    assert cluster["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert f"kind-{cluster['name']}" in tilt.allowed_contexts
+    for script in ("hack/kind/dev-up.sh", "hack/kind/dev-down.sh"):
+        text = (REPO / script).read_text()
+        assert f'cluster="${{KIND_CLUSTER_NAME:-{cluster["name"]}}}"' in text, script
