@@ -84,17 +84,20 @@ def evaluate(
     def k8s_yaml(text: str) -> None:
         record.objects += [doc for doc in yaml.safe_load_all(text) if doc]
 
-    def docker_build(ref: str, context: str, **options: Any) -> None:
-        dockerfile = (REPO / context / exists(options.get("dockerfile", "Dockerfile"))).read_text()
-        target = options.get("target")
-        if target:
-            assert re.search(rf"^FROM .* AS {target}$", dockerfile, re.MULTILINE), target
-        for path in options.get("only", []):
-            if not path.startswith("build/"):  # build/ is made by the local() wheel step
-                exists(path)
+    def custom_build(ref: str, command: str, deps: list[str], **options: Any) -> None:
+        for path in deps:
+            exists(path)
         for step in options.get("live_update", []):
             exists(step["sync"][0])
-        record.images[ref] = options
+            # Tilt only live-updates files it watches for this image.
+            assert any(step["sync"][0].startswith(dep) for dep in deps), step
+        wheels, build = command.split(" && ")
+        local(wheels)
+        dockerfile = (REPO / exists(re.search(r"--file (\S+)", build)[1])).read_text()
+        if target := re.search(r"--target (\S+)", build):
+            assert re.search(rf"^FROM .* AS {target[1]}$", dockerfile, re.MULTILINE), build
+        assert build.endswith("--tag $EXPECTED_REF ."), build
+        record.images[ref] = {"command": command, "deps": deps, **options}
 
     def local(command: str, **_: Any) -> str:
         record.local_commands.append(command)
@@ -132,8 +135,8 @@ def evaluate(
             name, kind="helm", chart=chart, **options
         ),
         "local": local,
-        "docker_build": docker_build,
-        "docker_build_with_restart": docker_build,
+        "custom_build": custom_build,
+        "custom_build_with_restart": custom_build,
         "sync": lambda src, dest: {"sync": [src, dest]},
         "helm": helm_template,
         "k8s_yaml": k8s_yaml,
@@ -166,7 +169,7 @@ def selector(obj: dict[str, Any]) -> str:
 def test_tiltfile_loads_the_tilt_extensions_it_uses(tilt: TiltRecord) -> None:
     assert tilt.loads == {
         "ext://helm_resource": ["helm_repo", "helm_resource"],
-        "ext://restart_process": ["docker_build_with_restart"],
+        "ext://restart_process": ["custom_build_with_restart"],
     }
 
 
@@ -211,13 +214,25 @@ def test_three_images_are_built_and_the_charts_use_them(tilt: TiltRecord) -> Non
 def test_python_code_is_live_updated_with_a_restart(tilt: TiltRecord) -> None:
     for image in ("credit-api", "modelmonitor-operator"):
         options = tilt.images[image]
-        assert options["target"] == "dev"
+        assert "--target dev" in options["command"]
         assert options["entrypoint"]
         assert all(
             step["sync"][1].startswith("/opt/venv/lib/python3.11/site-packages/")
             for step in options["live_update"]
         )
-    assert any(c.startswith("bash hack/images/build.sh --wheels-only") for c in tilt.local_commands)
+
+
+def test_every_build_refreshes_its_wheelhouse_first(tilt: TiltRecord) -> None:
+    wheel_steps = {
+        image: options["command"].split(" && ")[0] for image, options in tilt.images.items()
+    }
+    assert wheel_steps == {
+        "credit-api": "bash hack/images/build.sh --wheels-only credit-api",
+        "modelmonitor-operator": "bash hack/images/build.sh --wheels-only operator",
+        "modelmonitor-drift-job": "bash hack/images/build.sh --wheels-only drift",
+    }
+    for options in tilt.images.values():
+        assert "uv.lock" in options["deps"]
 
 
 def test_every_object_selector_and_dependency_exists(tilt: TiltRecord) -> None:
