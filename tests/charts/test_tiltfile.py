@@ -212,10 +212,22 @@ def test_three_images_are_built_and_the_charts_use_them(tilt: TiltRecord) -> Non
 
 
 def test_python_code_is_live_updated_with_a_restart(tilt: TiltRecord) -> None:
-    for image in ("credit-api", "modelmonitor-operator"):
+    commands = {
+        "credit-api": ["credit-api", "serve"],
+        "modelmonitor-operator": ["modelmonitor", "run"],
+    }
+    for image, command in commands.items():
         options = tilt.images[image]
         assert "--target dev" in options["command"]
-        assert options["entrypoint"]
+        # The restart wrapper runs the entrypoint followed by the container's args.
+        (container,) = [
+            c
+            for o in tilt.objects
+            if o["kind"] == "Deployment"
+            for c in o["spec"]["template"]["spec"]["containers"]
+            if c["image"].startswith(f"{image}:")
+        ]
+        assert options["entrypoint"] + container.get("args", []) == command
         assert all(
             step["sync"][1].startswith("/opt/venv/lib/python3.11/site-packages/")
             for step in options["live_update"]
