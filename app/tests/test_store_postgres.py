@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from credit_api.metrics import Metrics
+from credit_api.prediction_log import PredictionLogWriter, PredictionRecord
 from localservers.postgres import PostgresServer
 from prediction_store import (
     create_store_engine,
@@ -20,6 +23,7 @@ from prediction_store import (
     get_model,
     head_revision,
     predictions,
+    upgrade,
 )
 
 if TYPE_CHECKING:
@@ -205,3 +209,30 @@ def test_a_database_outage_mid_run_loses_nothing_silently(
         during - queue_size
     )
     assert written >= before + after
+
+
+def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: str) -> None:
+    metrics = Metrics()
+    engine = create_store_engine(postgres_url)
+    writer = PredictionLogWriter(engine, setup=upgrade, metrics=metrics, flush_interval=0.5)
+    writer.start()
+    now = datetime.now(UTC)
+    records = [
+        PredictionRecord(f"id-{i}", now, "credit-score", "1", {"age_in_years": i}, 0.5, "bad")
+        for i in range(300)
+    ]
+    # Longer than the column's 64 characters: PostgreSQL refuses this one row.
+    records[150] = PredictionRecord("x" * 65, now, "credit-score", "1", {}, 0.5, "bad")
+    writer.submit(records)
+    writer.stop(timeout=30)
+    assert (writer.written, writer.dropped["rejected"]) == (299, 1)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(
+                predictions.c.request_id, predictions.c.created_at, predictions.c.features
+            ).where(predictions.c.request_id == "id-7")
+        ).one()
+    engine.dispose()
+    assert count_rows(postgres_url) == 299
+    assert stored.features == {"age_in_years": 7}
+    assert stored.created_at == now

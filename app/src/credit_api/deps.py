@@ -1,4 +1,8 @@
-"""Request dependencies: the running service's parts, typed, or a 503 when not there yet."""
+"""Request dependencies: the running service's parts, typed, or a 503 when not there yet.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
+and a thread hand-off per dependency would cost more than the whole prediction.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from credit_api.runtime import Runtime
 from credit_api.service import Predictor
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -23,31 +27,31 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_metrics(runtime: RuntimeDep) -> Metrics:
+async def get_metrics(runtime: RuntimeDep) -> Metrics:
     return runtime.metrics
 
 
-def get_predictor(runtime: RuntimeDep) -> Predictor:
+async def get_predictor(runtime: RuntimeDep) -> Predictor:
     if runtime.predictor is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the model is not loaded yet")
     return runtime.predictor
 
 
-def get_model(predictor: Annotated[Predictor, Depends(get_predictor)]) -> LoadedModel:
+async def get_model(predictor: Annotated[Predictor, Depends(get_predictor)]) -> LoadedModel:
     return predictor.model
 
 
-def get_store_engine(runtime: RuntimeDep) -> sa.Engine:
+async def get_store_engine(runtime: RuntimeDep) -> sa.Engine:
     if runtime.engine is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the prediction store is disabled")
     return runtime.engine
 
 
-def get_writer(runtime: RuntimeDep) -> PredictionLogWriter | None:
+async def get_writer(runtime: RuntimeDep) -> PredictionLogWriter | None:
     return runtime.writer
 
 

@@ -105,6 +105,7 @@ class Metrics:
             "1 when the prediction store accepted the last write or health check.",
             registry=r,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         # Series that alerts take rate() of exist from the start, at zero.
         for reason in DROP_REASONS:
             self.log_dropped.labels(reason)
@@ -117,5 +118,15 @@ class Metrics:
         self.log_queue_depth.set_function(depth)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_duration.labels(method, route).observe(seconds)
+        # The label sets are bounded (routes x methods x statuses), so caching the children
+        # saves labels()' lock and lookups on every request.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.request_duration.labels(method, route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

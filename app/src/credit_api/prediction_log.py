@@ -30,10 +30,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from credit_api.batch_insert import batch_insert_for
 from credit_api.metrics import Metrics
-from prediction_store import predictions
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class PredictionLogWriter:
         self._flush_interval = flush_interval
         self._retry_max = retry_max
         self._health_interval = health_interval
-        self._insert = _insert_ignoring_duplicates(engine.dialect.name)
+        self._insert = batch_insert_for(engine.dialect.name)
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the worker waits for records
@@ -268,7 +267,7 @@ class PredictionLogWriter:
         """Insert the batch; True when it is settled (written or rejected), False to retry."""
         try:
             self._insert_rows(batch)
-        except sa.exc.SQLAlchemyError as error:
+        except Exception as error:  # the worker must survive anything a record can cause
             if is_connection_error(error):
                 self._store_failed(error)
                 return False
@@ -283,7 +282,7 @@ class PredictionLogWriter:
             for attempt in range(1, REJECT_AFTER_ATTEMPTS + 1):
                 try:
                     self._insert_rows([record])
-                except sa.exc.SQLAlchemyError as error:
+                except Exception as error:  # see _write
                     if is_connection_error(error):
                         self._store_failed(error)
                         return False  # the rest is retried as a batch
@@ -300,7 +299,7 @@ class PredictionLogWriter:
 
     def _insert_rows(self, batch: list[PredictionRecord]) -> None:
         with self._engine.begin() as connection:
-            connection.execute(self._insert, [record.row() for record in batch])
+            self._insert(connection, [record.row() for record in batch])
         self._store_ok()
 
     def _settle(
@@ -406,11 +405,3 @@ class PredictionLogWriter:
             totals,
             self._max_queue,
         )
-
-
-def _insert_ignoring_duplicates(dialect: str) -> sa.Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
-    if dialect == "sqlite":
-        return sqlite.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
-    return predictions.insert()

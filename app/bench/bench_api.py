@@ -1,0 +1,283 @@
+"""Throughput and latency of the credit API against its baselines (`make bench-api`).
+
+Starts PostgreSQL (a throwaway server), trains the model bundle into a temporary directory,
+then serves three variants with one uvicorn worker each on loopback and drives them with wrk:
+
+- full:  the service as deployed: request metrics and the prediction log to PostgreSQL;
+- bare:  the same service with metrics and the prediction log turned off;
+- naive: the same model behind prometheus-fastapi-instrumentator defaults, scoring with the
+         scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
+
+It prints requests/s and p50/p99 latency per variant and concurrency, the ratios the service
+aims for (full >= 0.85x bare and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections),
+and the single-row scoring cost of the pipeline against the compiled scorer. Figures are
+noisy on a shared machine: wrk, the server and PostgreSQL share the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit_api.bundle import save_bundle
+from credit_api.data import load_german_credit
+from credit_api.schemas import EXAMPLE_APPLICATION
+from credit_api.scoring import compile_linear_scorer
+from credit_api.training import train
+from localservers.binaries import require
+from localservers.ports import free_port
+from localservers.postgres import PostgresServer
+from prediction_store import create_store_engine, predictions, upgrade
+
+BENCH_DIR = Path(__file__).resolve().parent
+TARGET_VS_BARE = 0.85
+TARGET_VS_NAIVE = 1.3
+TARGET_P99_SECONDS = 0.015
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    variant: str
+    connections: int
+    requests_per_second: float
+    p50: float
+    p99: float
+    requests: int
+    errors: int
+
+
+def scoring_cost(repeat: int = 2000) -> tuple[float, float]:
+    """Seconds per single-row score: the pipeline on a DataFrame, the compiled scorer."""
+    bundle = train()
+    features = load_german_credit().drop(columns=["creditability"])
+    scorer = compile_linear_scorer(bundle.pipeline)
+    scorer.check_against(bundle.pipeline, features)
+    row = dict(EXAMPLE_APPLICATION)
+    start = time.perf_counter()
+    for _ in range(repeat // 10):
+        bundle.pipeline.predict_proba(pd.DataFrame([row]))
+    pipeline_cost = (time.perf_counter() - start) / (repeat // 10)
+    start = time.perf_counter()
+    for _ in range(repeat * 10):
+        scorer.score_one(row)
+    scorer_cost = (time.perf_counter() - start) / (repeat * 10)
+    return pipeline_cost, scorer_cost
+
+
+def serve(target: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", *target,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/predict", timeout=1).status_code:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{target} did not start")
+        time.sleep(0.2)
+
+
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "full": (["credit_api.main:create_app", "--factory"], {}),
+    "bare": (
+        ["credit_api.main:create_app", "--factory"],
+        {"CREDIT_API_METRICS_ENABLED": "false", "CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
+    ),
+    "naive": (["naive_app:create_app", "--factory", "--app-dir", str(BENCH_DIR)], {}),
+}
+
+
+def wrk(port: int, connections: int, seconds: int, script: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            str(require("wrk")),
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/api/v1/predict",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return parse_wrk(result.stdout)
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if match is None:
+            raise ValueError(f"no {percent}% latency in wrk output:\n{output}")
+        return float(match.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[match.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if rps is None or total is None:
+        raise ValueError(f"unexpected wrk output:\n{output}")
+    return {
+        "requests_per_second": float(rps.group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "requests": int(total.group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def scraped_predictions(port: int) -> int:
+    """Predictions the service counted, from its own /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "credit_api_predictions"
+            for sample in family.samples
+            if sample.name == "credit_api_predictions_total"
+        )
+    )
+
+
+def count_predictions(url: str) -> int:
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(sa.func.count()).select_from(predictions)
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(2)  # SIGINT: graceful shutdown, the prediction log flushes
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per variant (median kept)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per variant")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args()
+
+    pipeline_cost, scorer_cost = scoring_cost()
+    print("single-row scoring (same model, outputs verified equal on all 1000 rows):")
+    print(f"  sklearn pipeline.predict_proba(1-row DataFrame): {pipeline_cost * 1e6:8.1f} us")
+    print(f"  compiled linear scorer:                          {scorer_cost * 1e6:8.1f} us")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    save_bundle(train(), work / "models")
+    script = work / "predict.lua"
+    script.write_text(WRK_SCRIPT.format(body=json.dumps(EXAMPLE_APPLICATION)))
+    postgres = PostgresServer()
+    postgres.start()
+    servers: dict[str, tuple[int, subprocess.Popen[bytes], str]] = {}
+    runs: list[Run] = []
+    try:
+        for variant, (target, extra_env) in VARIANTS.items():
+            url = postgres.create_database(f"bench_{variant}")
+            upgrade(create_store_engine(url))
+            env = {
+                "CREDIT_API_MODEL_DIR": str(work / "models"),
+                "CREDIT_API_DATABASE_URL": url,
+                "CREDIT_API_TRAIN_IF_MISSING": "false",
+                **extra_env,
+            }
+            port = free_port()
+            servers[variant] = (port, serve(target, env, port), url)
+            wrk(port, 8, args.warmup, script)
+        # Variants take turns, round after round, so a burst of load elsewhere on the
+        # machine hits all of them rather than one; the median of the rounds is kept.
+        for connections in args.connections:
+            for _ in range(args.rounds):
+                for variant, (port, _process, _url) in servers.items():
+                    figures = wrk(port, connections, args.seconds, script)
+                    runs.append(Run(variant, connections, **figures))
+            for variant in servers:
+                print_median(variant, connections, runs)
+        port, _process, url = servers["full"]
+        counted = scraped_predictions(port)
+    finally:
+        for _port, process, _url in servers.values():
+            stop(process)
+    print(f"\nfull: {count_predictions(url)} predictions stored of {counted} made")
+    postgres.destroy()
+    print_summary(runs)
+    return 0
+
+
+def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
+    mine = [r for r in runs if r.variant == variant and r.connections == connections]
+    return Run(
+        variant,
+        connections,
+        statistics.median(r.requests_per_second for r in mine),
+        statistics.median(r.p50 for r in mine),
+        statistics.median(r.p99 for r in mine),
+        sum(r.requests for r in mine),
+        sum(r.errors for r in mine),
+    )
+
+
+def print_median(variant: str, connections: int, runs: list[Run]) -> None:
+    run = median_run(variant, connections, runs)
+    print(
+        f"{variant:>5} c={connections:<3} {run.requests_per_second:8.0f} req/s"
+        f"  p50 {run.p50 * 1e3:7.2f} ms  p99 {run.p99 * 1e3:7.2f} ms"
+        f"  ({run.requests} requests, non-2xx {run.errors})",
+        flush=True,
+    )
+
+
+def print_summary(runs: list[Run]) -> None:
+    print("\nratios of the medians (same run; noisy on shared cores):")
+    for connections in sorted({r.connections for r in runs}):
+        full, bare, naive = (median_run(v, connections, runs) for v in ("full", "bare", "naive"))
+        vs_bare = full.requests_per_second / bare.requests_per_second
+        vs_naive = full.requests_per_second / naive.requests_per_second
+        line = (
+            f"  c={connections:<3} full/bare {vs_bare:4.2f}x (target >= {TARGET_VS_BARE})"
+            f"  full/naive {vs_naive:4.2f}x (target >= {TARGET_VS_NAIVE})"
+        )
+        if connections == 32:
+            line += f"  full p99 {full.p99 * 1e3:.1f} ms (target <= {TARGET_P99_SECONDS * 1e3:.0f})"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
