@@ -36,6 +36,7 @@ def test_env_sources_and_expansions_resolve_like_the_kubelet() -> None:
             },
             {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "GREETING", "value": "in $(NS)"},
+            {"name": "EMPTY"},
         ],
         ["--namespace", "$(NS)", "--keep", "$(UNDEFINED)", "--cost", "$$5"],
     )
@@ -54,6 +55,7 @@ def test_env_sources_and_expansions_resolve_like_the_kubelet() -> None:
         "DRIFT_STORE_URL": "postgresql://u@h/db",
         "NS": "risk",
         "GREETING": "in risk",
+        "EMPTY": "",
     }
     assert run.service_account == "m-drift"
     assert run.namespace == "risk"

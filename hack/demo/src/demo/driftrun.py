@@ -150,9 +150,10 @@ def _host_path(argument: str, volumes: Mapping[str, Path]) -> str:
 def _env_value(
     item: Mapping[str, Any], earlier: Mapping[str, str], namespace: str, read_secret: SecretReader
 ) -> str:
-    if "value" in item:
-        return _expand(str(item["value"]), earlier)
-    source = item.get("valueFrom", {})
+    if "valueFrom" not in item:
+        # the API server omits an empty value: `value: ""` comes back as no value at all
+        return _expand(str(item.get("value", "")), earlier)
+    source = item["valueFrom"]
     if "secretKeyRef" in source:
         ref = source["secretKeyRef"]
         return read_secret(ref["name"], ref["key"])
