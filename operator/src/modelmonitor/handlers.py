@@ -25,6 +25,7 @@ from modelmonitor.reconcile import Outcome, reconcile
 from modelmonitor.settings import Settings
 
 MAX_RETRY_DELAY = 60.0
+CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 # Reconciles in flight at once. Each makes up to ~13 API calls, six at a time; unbounded, a
 # burst of monitors (300 applied together) exhausts the client's connection pool and memory
 # instead of finishing sooner.

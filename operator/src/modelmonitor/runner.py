@@ -10,8 +10,8 @@ import kopf
 from lightkube import AsyncClient
 from prometheus_client import start_http_server
 
-from modelmonitor.handlers import Operator, register
-from modelmonitor.kube import KubeApi
+from modelmonitor.handlers import CHILD_SELECTOR, Operator, register
+from modelmonitor.kube import CHILD_KINDS, KubeApi
 from modelmonitor.settings import Settings
 
 ANNOTATION_PREFIX = "modelmonitor.monitoring.mlops.dev"
@@ -35,6 +35,11 @@ def _configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.watching.server_timeout = 300
     kopf_settings.watching.client_timeout = 330
     kopf_settings.networking.request_timeout = 30
+    # Children are watched only to notice deletions: let the API server send only ours, not
+    # every ConfigMap and ServiceAccount of the cluster.
+    for (api_version, _kind), plural in CHILD_KINDS.items():
+        group, _, version = api_version.rpartition("/")
+        kopf_settings.watching.label_selectors[group, version, plural] = CHILD_SELECTOR
 
 
 def build_registry(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]:
@@ -44,7 +49,8 @@ def build_registry(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         _configure(settings)
-        operator.api = KubeApi(AsyncClient(), operator.settings.field_manager)
+        # HTTP/2: every call shares one TLS connection instead of a pool of handshakes.
+        operator.api = KubeApi(AsyncClient(http2=True), operator.settings.field_manager)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -57,6 +63,8 @@ def build_registry(settings: Settings) -> tuple[kopf.OperatorRegistry, Operator]
 
 def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per API call is noise; failures reach the log through the Degraded condition.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     start_http_server(settings.metrics_port)
     registry, _ = build_registry(settings)
     asyncio.run(
