@@ -105,7 +105,9 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
         _series(
             "Error ratio (5xx)",
             "percentunit",
-            _query(f"sum({q.requests(SERVER_ERRORS)}) / sum({q.requests()})", "errors"),
+            _query(
+                f"(sum({q.requests(SERVER_ERRORS)}) or vector(0)) / sum({q.requests()})", "errors"
+            ),
         ),
         _series(
             "Latency",

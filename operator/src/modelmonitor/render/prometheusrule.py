@@ -119,7 +119,9 @@ def _sli_expressions(ctx: _Context, window: str) -> dict[str, str]:
     fast = sum_rate(f"{duration}_bucket", ctx.app_with(NON_USER_ROUTES, bucket), window)
     timed = sum_rate(f"{duration}_count", ctx.app_with(NON_USER_ROUTES), window)
     return {
-        "availability": f"{failed}\n/\n{all_requests}",
+        # No 5xx yet means no 5xx series at all: `or vector(0)` makes that a ratio of 0, so the
+        # SLI, the budget and the burn rate exist from the first request, not the first error.
+        "availability": f"(\n{failed}\nor\nvector(0)\n)\n/\n{all_requests}",
         "latency": f"1 - (\n{fast}\n/\n{timed}\n)",
     }
 
