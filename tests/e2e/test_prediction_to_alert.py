@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from demo import cluster
-from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
+from demo.stack import APP_NAMESPACE, MONITOR, TEST_SIZED_SPEC, LocalStack
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
@@ -211,6 +211,92 @@ def _keep_sending(stack: LocalStack, until: Any, timeout: float = 300) -> dict[i
             statuses[code] = statuses.get(code, 0) + 1
             time.sleep(0.1)
     return statuses
+
+
+def _monitor(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    monitor = cluster.example_monitor({**TEST_SIZED_SPEC, **spec})
+    monitor["metadata"] = {"name": name}
+    return monitor
+
+
+def test_the_drift_job_says_why_it_could_not_judge(stack: LocalStack, kube: Kube) -> None:
+    """A missing reference, too few rows, a dead store: the status says which; alerts match."""
+    cluster.create_store_secret(
+        kube, APP_NAMESPACE, "dead-store", "postgresql://nobody@127.0.0.1:1/nothing"
+    )
+    cases = {
+        "no-reference": ({"model": {"name": "never-registered"}}, 4, "ReferenceMissing"),
+        "too-few-rows": (
+            {"drift": {**TEST_SIZED_SPEC["drift"], "minRows": 1_000_000}},
+            3,
+            "InsufficientData",
+        ),
+        "dead-store": (
+            {"store": {"secretRef": {"name": "dead-store", "key": "dsn"}}},
+            4,
+            "StoreUnavailable",
+        ),
+    }
+    for name, (spec, _, _) in cases.items():
+        cluster.apply(kube, _monitor(name, spec), APP_NAMESPACE)
+    for name, (_, exit_code, reason) in cases.items():
+        stack.wait_monitor_ready(name)
+        run = stack.run_drift_job(monitor=name)
+        assert run.exit_code == exit_code, run.output
+        status = stack.monitor(name)
+        assert status is not None
+        condition = cluster.condition(status, "DriftDetected")
+        assert condition is not None
+        assert (condition["status"], condition["reason"]) == ("Unknown", reason)
+    assert stack.prometheus is not None
+    stack.refresh_rules()
+    failed = stack.prometheus.wait_for(
+        'ALERTS{alertname="ModelDriftJobFailed"}',
+        lambda result: {s["metric"]["monitor"] for s in result} >= {"no-reference", "dead-store"},
+        timeout=120,
+    )
+    assert "too-few-rows" not in {s["metric"]["monitor"] for s in failed}
+    for name in cases:
+        kube.kubectl("delete", "modelmonitor", name, "-n", APP_NAMESPACE)
+
+
+def test_a_killed_operator_converges_fifty_monitors_without_duplicates(
+    stack: LocalStack, kube: Kube
+) -> None:
+    names = [f"fleet-{i:02d}" for i in range(50)]
+    manifests = [_monitor(name, {}) for name in names]
+    kube.kubectl(
+        "apply",
+        "--server-side",
+        "-n",
+        APP_NAMESPACE,
+        "-f",
+        "-",
+        input="\n".join(json.dumps(m) for m in manifests),
+    )
+    time.sleep(1.5)  # mid-reconcile: some monitors done, some half done, some not started
+    stack.restart_operator(kill=True)
+    for name in names:
+        stack.wait_monitor_ready(name, timeout=120)
+    listed = json.loads(kube.kubectl("get", CHILD_KINDS, "-n", APP_NAMESPACE, "-o", "json").stdout)[
+        "items"
+    ]
+    by_owner: dict[str, list[str]] = {}
+    for child in listed:
+        for owner in child["metadata"].get("ownerReferences", []):
+            by_owner.setdefault(owner["name"], []).append(child["kind"])
+    for name in names:
+        assert sorted(by_owner.get(name, [])) == sorted(
+            ["CronJob", "PrometheusRule", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"]
+        ), name
+    unowned = [
+        c["metadata"]["name"]
+        for c in listed
+        if c["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "modelmonitor"
+        and not c["metadata"].get("ownerReferences")
+    ]
+    assert unowned == []
+    kube.kubectl("delete", "modelmonitor", *names, "-n", APP_NAMESPACE)
 
 
 def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kube) -> None:

@@ -156,18 +156,18 @@ class LocalStack:
         cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
         return self.wait_monitor_ready()
 
-    def wait_monitor_ready(self, timeout: float = 60) -> dict[str, Any]:
+    def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
         return cluster.wait_for(
             self.kube,
             "modelmonitor",
-            MONITOR,
+            name,
             APP_NAMESPACE,
             until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
             timeout=timeout,
         )
 
-    def monitor(self) -> dict[str, Any] | None:
-        return cluster.get(self.kube, "modelmonitor", MONITOR, APP_NAMESPACE)
+    def monitor(self, name: str = MONITOR) -> dict[str, Any] | None:
+        return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
 
     def prometheus_rule(self) -> dict[str, Any]:
         return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
@@ -197,6 +197,26 @@ class LocalStack:
             self.operator = Operator(kubeconfig, self.work_dir, settings=container.env).start()
             self.say(f"operator running as ServiceAccount {MONITORING_NAMESPACE}/{account}")
         return self.operator
+
+    def restart_operator(self, *, kill: bool) -> Operator:
+        """Stop the operator (SIGKILL when `kill`, as a crash would) and start a new one."""
+        if self.operator is not None:
+            if kill:
+                self.operator.process.kill()
+            else:
+                self.operator.stop()
+            self.operator = None
+        return self.start_operator()
+
+    def refresh_rules(self) -> None:
+        """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
+        assert self.prometheus is not None
+        rules = json.loads(
+            self.kube.kubectl("get", "prometheusrules", "-n", APP_NAMESPACE, "-o", "json").stdout
+        )["items"]
+        groups = [group for rule in rules for group in rule["spec"]["groups"]]
+        (self.work_dir / "rules.yml").write_text(yaml.safe_dump({"groups": groups}))
+        self.prometheus.reload()
 
     def start_observability(self) -> PrometheusServer:
         """Alertmanager (to a webhook here) and Prometheus with the operator's rules."""
@@ -241,7 +261,7 @@ class LocalStack:
             time.sleep(0.2)
         raise TimeoutError(f"the prediction log did not reach {expected} records")
 
-    def run_drift_job(self, *, scheduled: bool = False) -> DriftRun:
+    def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
         """Run the drift job from a Job of the operator's CronJob, as a kubelet would.
 
         `scheduled`: wait for the Job the CronJob controller creates on schedule; otherwise
@@ -249,7 +269,7 @@ class LocalStack:
         run: without a kubelet it would stay active forever, and the CronJob's Forbid policy
         would never schedule the next.
         """
-        cronjob = f"{MONITOR}-drift"
+        cronjob = f"{monitor}-drift"
         if scheduled:
             self.say(f"waiting for the CronJob controller to create the next Job of {cronjob}")
             job = self._wait_scheduled_job(cronjob)

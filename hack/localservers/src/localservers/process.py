@@ -70,6 +70,13 @@ class ServerProcess:
                 self.popen.wait(5)
         _RUNNING.discard(self)
 
+    def kill(self) -> None:
+        """SIGKILL the whole group, as an OOM kill or a node loss would: no clean shutdown."""
+        if self.popen is not None and self.popen.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.popen.wait(5)
+        _RUNNING.discard(self)
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
