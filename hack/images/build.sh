@@ -41,6 +41,12 @@ declare -A repository=([credit-api]=localhost/credit-api [operator]=localhost/mo
 
 log() { echo "images: $*" >&2; }
 
+# One build at a time per work tree: concurrent runs (tests, Tilt, a shell) would race on
+# build/wheels and build/images.json; the second run then finds the images up to date.
+mkdir -p build
+exec 9>build/.images.lock
+flock 9
+
 wheels_only=false
 if [ "${1:-}" = --wheels-only ]; then wheels_only=true; shift; fi
 if [ $# -eq 0 ]; then set -- credit-api operator drift; fi

@@ -22,7 +22,8 @@ import yaml
 from imagetools import IMAGE_USER, PODMAN_RUN_FLAGS, REPO, free_port, podman, podman_run
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = [pytest.mark.images, pytest.mark.slow]
+# A cold build of the three images (the session fixture) takes longer than the default timeout.
+pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 # Upper bounds that catch a build tool or a cache left in an image (MB, uncompressed).
 SIZE_BUDGET_MB = {"credit-api": 700, "operator": 450, "drift": 1400}
