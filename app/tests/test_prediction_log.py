@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from credit_api.batch_insert import PredictionRecord
 from credit_api.metrics import Metrics
-from credit_api.prediction_log import PredictionLogWriter, PredictionRecord
+from credit_api.prediction_log import PredictionLogWriter
 from localservers.ports import free_port
 from prediction_store import create_store_engine, predictions, upgrade
 
@@ -204,3 +205,7 @@ def test_stop_flushes_what_is_queued(
     assert writer.written == 300 == stored(sqlite_engine)
     assert writer.submit([record()]) == 0
     assert writer.dropped["shutdown"] == 1
+
+
+def test_records_have_the_columns_of_the_store_table() -> None:
+    assert list(PredictionRecord._fields) == [column.name for column in predictions.columns]

@@ -13,8 +13,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from credit_api.batch_insert import PredictionRecord
 from credit_api.metrics import Metrics
-from credit_api.prediction_log import PredictionLogWriter, PredictionRecord
+from credit_api.prediction_log import PredictionLogWriter
 from localservers.postgres import PostgresServer
 from prediction_store import (
     create_store_engine,

@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from prediction_store import predictions
 
-Rows = Sequence[Mapping[str, Any]]
-BatchInsert = Callable[[sa.Connection, Rows], None]
 
-_COLUMNS = [column.name for column in predictions.columns]
+class PredictionRecord(NamedTuple):
+    """One row of `predictions` (a tuple: cheap to make on the request path)."""
+
+    request_id: str
+    created_at: datetime
+    model: str
+    version: str
+    features: Mapping[str, Any]
+    score: float
+    decision: str
+
+
+BatchInsert = Callable[[sa.Connection, Sequence[PredictionRecord]], None]
+
+_COLUMNS = list(PredictionRecord._fields)
+assert [column.name for column in predictions.columns] == _COLUMNS, "schema changed"
 
 
 def batch_insert_for(dialect: str) -> BatchInsert:
@@ -50,18 +63,22 @@ _POSTGRESQL_INSERT = _recordset_insert()
 _SQLITE_INSERT = sqlite.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
 
 
-def _insert_postgresql(connection: sa.Connection, rows: Rows) -> None:
+def _insert_postgresql(connection: sa.Connection, records: Sequence[PredictionRecord]) -> None:
     # JSON has no timestamps: ISO 8601 text, which timestamptz parses with its offset.
     batch = [
-        {**row, "created_at": _iso(row["created_at"])} if "created_at" in row else row
-        for row in rows
+        {
+            "request_id": r.request_id,
+            "created_at": r.created_at.isoformat(),
+            "model": r.model,
+            "version": r.version,
+            "features": r.features,
+            "score": r.score,
+            "decision": r.decision,
+        }
+        for r in records
     ]
     connection.execute(_POSTGRESQL_INSERT, {"rows": batch})
 
 
-def _insert_sqlite(connection: sa.Connection, rows: Rows) -> None:
-    connection.execute(_SQLITE_INSERT, list(rows))
-
-
-def _iso(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _insert_sqlite(connection: sa.Connection, records: Sequence[PredictionRecord]) -> None:
+    connection.execute(_SQLITE_INSERT, [record._asdict() for record in records])

@@ -24,14 +24,11 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 
-from credit_api.batch_insert import batch_insert_for
+from credit_api.batch_insert import PredictionRecord, batch_insert_for
 from credit_api.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -40,32 +37,6 @@ log = logging.getLogger(__name__)
 REJECT_AFTER_ATTEMPTS = 3
 DROP_LOG_INTERVAL_SECONDS = 10.0
 FIRST_BACKOFF_SECONDS = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    request_id: str
-    created_at: datetime
-    model: str
-    version: str
-    features: Mapping[str, Any]
-    score: float
-    decision: str
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "created_at": self.created_at,
-            "model": self.model,
-            "version": self.version,
-            "features": self.features,
-            "score": self.score,
-            "decision": self.decision,
-        }
-
-
-class StoreUnavailableError(RuntimeError):
-    """The store did not answer in time."""
 
 
 def is_connection_error(error: BaseException) -> bool:
@@ -299,7 +270,7 @@ class PredictionLogWriter:
 
     def _insert_rows(self, batch: list[PredictionRecord]) -> None:
         with self._engine.begin() as connection:
-            self._insert(connection, [record.row() for record in batch])
+            self._insert(connection, batch)
         self._store_ok()
 
     def _settle(
