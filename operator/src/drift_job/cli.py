@@ -126,7 +126,19 @@ def outcome_to_json(outcome: Outcome) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="drift-job: %(message)s", stream=sys.stderr)
+    # Only the job's own logger speaks at INFO; libraries (alembic, Evidently) stay at WARNING.
+    logger = logging.getLogger("drift_job")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("drift-job: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return _run(argv)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     # Evidently's telemetry is only wired into its UI service; this keeps it off regardless.
     os.environ.setdefault("DO_NOT_TRACK", "1")
     try:
