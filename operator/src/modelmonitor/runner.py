@@ -34,6 +34,9 @@ def _configure(kopf_settings: kopf.OperatorSettings) -> None:
     # Re-establish watches regularly, so a silently dropped connection cannot stall the operator.
     kopf_settings.watching.server_timeout = 300
     kopf_settings.watching.client_timeout = 330
+    # List existing objects in pages: a restart with hundreds of monitors (and their dashboard
+    # ConfigMaps) must not hold one giant list response in memory.
+    kopf_settings.watching.chunk_size = 100
     kopf_settings.networking.request_timeout = 30
     # Children are watched only to notice deletions: let the API server send only ours, not
     # every ConfigMap and ServiceAccount of the cluster.

@@ -224,5 +224,10 @@ def render_dashboard(monitor: Monitor, settings: Settings) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(monitor, dashboard_name(monitor), COMPONENT, settings.dashboard_label),
-        "data": {f"{dashboard_name(monitor)}.json": json.dumps(board, indent=2, sort_keys=True)},
+        # Compact JSON: half the bytes in etcd, in every watch event and in the operator's memory.
+        "data": {
+            f"{dashboard_name(monitor)}.json": json.dumps(
+                board, sort_keys=True, separators=(",", ":")
+            )
+        },
     }
