@@ -42,6 +42,9 @@ class Operator:
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_RECONCILES)
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        if body["metadata"].get("deletionTimestamp"):
+            # Being deleted (e.g. foreground cascading): re-applying would fight the collector.
+            return Outcome()
         if self.api is None:
             raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
 
@@ -107,5 +110,5 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
                 if owner.get("kind") == "ModelMonitor":
                     namespace = str(body.metadata.namespace)
                     monitor = await operator.api.get_monitor(namespace, owner["name"])
-                    if monitor is not None and monitor["metadata"].get("deletionTimestamp") is None:
+                    if monitor is not None:
                         await operator.reconcile(monitor)

@@ -339,3 +339,19 @@ def test_a_missing_permission_shows_as_degraded(
     finally:
         limited.stop()
         kube.kubectl("delete", "namespace", watched, "--wait=false")
+
+
+def test_foreground_deletion_is_not_fought(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    """While the collector deletes the children first, the operator must not put them back."""
+    _ready_monitor(kube, namespace)
+    kube.kubectl(
+        "delete", "-n", namespace, "mm", "credit-score", "--cascade=foreground", "--wait=false"
+    )
+
+    def gone() -> bool:
+        found = kube.kubectl("get", "-n", namespace, "mm", "credit-score", check=False)
+        return found.returncode != 0 and children(kube, namespace) == []
+
+    wait_for(gone, timeout=60, what="the monitor and its children deleted in the foreground")
