@@ -92,7 +92,8 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         ),
     )
     needed = max(config.min_rows, 1)
-    if window.total_rows < needed:
+    # A tiny sample fraction can draw no row at all from a large window: nothing to compare.
+    if window.total_rows < needed or window.frame.empty:
         return Outcome(
             result="InsufficientData",
             reason="InsufficientData",
