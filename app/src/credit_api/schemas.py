@@ -92,7 +92,7 @@ INTEGRAL_FLOAT = BeforeValidator(_integral_float_to_int)
 
 
 EXAMPLE_APPLICATION: dict[str, JsonValue] = {
-    "status_of_existing_checking_account": "... < 0 DM",
+    "status_of_existing_checking_account": "no checking account",
     "duration_in_month": 24,
     "credit_history": "existing credits paid back duly till now",
     "purpose": "car (new)",
