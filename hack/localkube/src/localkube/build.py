@@ -33,12 +33,12 @@ STAMP_FILE = "build-stamp.json"
 
 Reporter = Callable[[str], None]
 
-# Measured on a 2-core machine shared with other builds; said up front so a build never
-# looks hung.
+# From measurements on 2 cores (idle to heavily shared); said up front so a build never looks
+# hung. The CPU time of all five binaries is about 16 minutes.
 COLD_BUILD_ESTIMATE = {
-    "kubernetes": "15-30 minutes",
-    "etcd": "2-5 minutes",
-    "helm": "5-10 minutes",
+    "kubernetes": "7-30 minutes (longer when the machine is busy)",
+    "etcd": "1-3 minutes",
+    "helm": "2-5 minutes",
 }
 
 
