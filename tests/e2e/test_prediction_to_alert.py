@@ -30,7 +30,15 @@ from localservers.pytest_plugin import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.cluster,
+    pytest.mark.prometheus,
+    pytest.mark.images,
+    pytest.mark.slow,
+    # the first step may build the drift image (minutes on a busy 2-core machine)
+    pytest.mark.timeout(3600),
+]
 
 NORMAL = 600
 DRIFTED = 1200
