@@ -203,11 +203,13 @@ class PredictionLogWriter:
                 self._health_check()
                 continue
             backoff = FIRST_BACKOFF_SECONDS
-            while not self._write(batch):
+            while batch and not self._write(batch):
                 if self._past_deadline():
                     self._drop_everything()
                     return
                 backoff = self._sleep(backoff)
+                # Retry only what is still unsettled (a one-by-one pass may have written some).
+                batch = self._in_flight
 
     def _next_batch(self) -> list[PredictionRecord] | None:
         """Up to batch_size records; [] after an idle health interval; None when finished."""
