@@ -122,7 +122,11 @@ def test_operator_image_reconciles_the_example_monitor(
         )
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-        kubeconfig = kube.service_account_kubeconfig(namespace, account)
+        # Readable by the image's non-root user (the original is root's, mode 0600); the token
+        # it holds is short-lived and the copy lives in the test's temporary directory.
+        kubeconfig = tmp_path / "operator.kubeconfig"
+        kubeconfig.write_text(kube.service_account_kubeconfig(namespace, account).read_text())
+        kubeconfig.chmod(0o644)
         env = [arg for e in container["env"] for arg in ("--env", f"{e['name']}={e['value']}")]
 
         started = podman(
@@ -167,23 +171,32 @@ def test_operator_image_reconciles_the_example_monitor(
             assert pod["containers"][0]["image"] == images["drift"]
             assert get_json(kube, "-n", namespace, "prometheusrule", "credit-score-rules")
             assert get_json(kube, "-n", namespace, "configmap", "credit-score-dashboard")
-            monitor = wait_for(
+            # Ready once every child applied; a first attempt may fail transiently (RBAC caches
+            # a Role created an instant earlier) and kopf retries with backoff.
+            wait_for(
                 lambda: (
-                    (m := get_json(kube, "-n", namespace, "modelmonitor", "credit-score"))
-                    and m.get("status", {}).get("observedGeneration") == 1
-                    and m
+                    _condition(
+                        get_json(kube, "-n", namespace, "modelmonitor", "credit-score"), "Ready"
+                    )
+                    == "True"
                 ),
-                timeout=60,
-                what="the monitor's status.observedGeneration",
+                timeout=150,
+                what="the example monitor to be Ready",
             )
-            conditions = {c["type"]: c["status"] for c in monitor["status"]["conditions"]}
-            assert conditions.get("Ready") == "True", monitor["status"]
+            monitor = get_json(kube, "-n", namespace, "modelmonitor", "credit-score")
+            assert monitor is not None
+            assert monitor["status"]["observedGeneration"] == monitor["metadata"]["generation"]
             metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
             assert "modelmonitor_reconcile_total" in metrics
         finally:
             logs = podman("logs", operator)
             podman("rm", "--force", "--time", "5", operator)
             print(f"operator logs:\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
+
+
+def _condition(monitor: dict[str, Any] | None, kind: str) -> str | None:
+    conditions = (monitor or {}).get("status", {}).get("conditions", [])
+    return next((c["status"] for c in conditions if c["type"] == kind), None)
 
 
 def _healthy(port: int) -> bool:
