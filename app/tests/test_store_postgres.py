@@ -5,6 +5,7 @@ mid-run."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,14 @@ def dropped(live: LiveServer) -> float:
         metric(live, "credit_api_prediction_log_dropped_total", reason=reason)
         for reason in ("queue_full", "rejected", "shutdown")
     )
+
+
+def wait_for_readiness(url: str, status: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url) as client:
+        while (seen := client.get("/readyz").json()["status"]) != status:
+            assert time.monotonic() < deadline, f"readiness stayed {seen!r}"
+            time.sleep(0.1)
 
 
 async def predict_concurrently(
@@ -143,15 +152,13 @@ def test_a_store_down_at_start_degrades_then_recovers(
                 assert client.post("/api/v1/predict", json=application).status_code == 200
     finally:
         postgres_server.start()
-    with httpx.Client(base_url=live.url) as client:
-        for _ in range(100):
-            if (
-                client.get("/readyz").json()["status"] == "ready"
-                and live.runtime.writer.written == 5
-            ):  # type: ignore[union-attr]
-                break
-            asyncio.run(asyncio.sleep(0.1))
-        assert client.get("/readyz").json()["status"] == "ready"
+    wait_for_readiness(live.url, "ready")
+    writer = live.runtime.writer
+    assert writer is not None
+    deadline = time.monotonic() + 30
+    while writer.written < 5:
+        assert time.monotonic() < deadline, "the queued predictions were not written"
+        time.sleep(0.05)
     assert count_rows(postgres_url) == 5
     assert get_model(create_store_engine(postgres_url), "credit-score", "1") is not None
 
@@ -189,11 +196,11 @@ def test_a_database_outage_mid_run_loses_nothing_silently(
     try:
         outage = asyncio.run(predict_concurrently(live.url, application, during))
         statuses += [r.status_code for r in outage]
-        with httpx.Client(base_url=live.url) as client:
-            readiness = [client.get("/readyz").json()["status"] for _ in range(3)]
-        assert "degraded" in readiness, readiness
+        wait_for_readiness(live.url, "degraded")
     finally:
         postgres_server.start()
+    # The writer reconnects within its backoff (at most 0.5 s here) and drains the queue.
+    wait_for_readiness(live.url, "ready")
     statuses += [
         r.status_code for r in asyncio.run(predict_concurrently(live.url, application, after))
     ]
