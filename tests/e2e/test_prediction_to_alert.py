@@ -235,7 +235,7 @@ def test_the_drift_job_says_why_it_could_not_judge(stack: LocalStack, kube: Kube
     cases = {
         "no-reference": ({"model": {"name": "never-registered"}}, 4, "ReferenceMissing"),
         "too-few-rows": (
-            {"drift": {**TEST_SIZED_SPEC["drift"], "minRows": 1_000_000}},
+            {"drift": {**TEST_SIZED_SPEC["drift"], "minRows": 40_000}},
             3,
             "InsufficientData",
         ),
