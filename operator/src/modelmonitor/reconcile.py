@@ -122,15 +122,24 @@ async def _converge_kind(
                 outcome.problems.append(problem)
 
 
+_ROLE_BINDING = ("rbac.authorization.k8s.io/v1", "RoleBinding")
+
+
 async def _converge_children(
     api: KubeApi, body: Mapping[str, Any], desired: list[dict[str, Any]], outcome: Outcome
 ) -> None:
-    # Kinds are independent (a Role may exist before its ServiceAccount), so they converge
-    # concurrently: two round trips per monitor instead of a dozen.
+    # Kinds converge concurrently (two round trips per monitor instead of a dozen), all but
+    # one: the API server checks a RoleBinding against the Role it names (the operator holds
+    # no `bind` verb), so a binding applied before its Role fails with a 404.
     wanted = {child_key(child): child for child in desired}
     await asyncio.gather(
-        *(_converge_kind(api, body, kind, wanted, outcome) for kind in CHILD_KINDS)
+        *(
+            _converge_kind(api, body, kind, wanted, outcome)
+            for kind in CHILD_KINDS
+            if kind != _ROLE_BINDING
+        )
     )
+    await _converge_kind(api, body, _ROLE_BINDING, wanted, outcome)
 
 
 async def reconcile(
