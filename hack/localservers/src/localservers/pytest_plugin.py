@@ -10,7 +10,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -58,14 +58,20 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-@pytest.fixture
-def prometheus_factory() -> Iterator[Callable[..., PrometheusServer]]:
-    """start(scrape_configs, rule_files=(), alertmanager_url=None, ...) -> a running Prometheus."""
-    require_binary("prometheus")
-    started: list[PrometheusServer] = []
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
-    def start(*args: Any, **kwargs: Any) -> PrometheusServer:
-        server = PrometheusServer(*args, **kwargs)
+
+S = TypeVar("S", bound=_Startable)
+
+
+def _started_servers(server_class: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """A factory that starts servers of one kind, and stops all it started afterwards."""
+    started: list[S] = []
+
+    def start(*args: Any, **kwargs: Any) -> S:
+        server = server_class(*args, **kwargs)
         server.start()
         started.append(server)
         return server
@@ -73,20 +79,17 @@ def prometheus_factory() -> Iterator[Callable[..., PrometheusServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def prometheus_factory() -> Iterator[Callable[..., PrometheusServer]]:
+    """start(scrape_configs, rule_files=(), alertmanager_url=None, ...) -> a running Prometheus."""
+    require_binary("prometheus")
+    yield from _started_servers(PrometheusServer)
 
 
 @pytest.fixture
 def alertmanager_factory() -> Iterator[Callable[..., AlertmanagerServer]]:
     """start(webhook_url, group_wait="1s") -> a running Alertmanager."""
     require_binary("prometheus-alertmanager")
-    started: list[AlertmanagerServer] = []
-
-    def start(*args: Any, **kwargs: Any) -> AlertmanagerServer:
-        server = AlertmanagerServer(*args, **kwargs)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _started_servers(AlertmanagerServer)
