@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from demo import cluster
-from demo.stack import APP_NAMESPACE, MONITOR, TEST_SIZED_SPEC, LocalStack
+from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC, LocalStack
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
@@ -318,16 +318,18 @@ def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kub
 
 def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: LocalStack, kube: Kube) -> None:
     stack.uninstall_charts()
-    ours = kube.kubectl(
-        "get",
-        "all,serviceaccount,role,rolebinding,servicemonitor,prometheusrule,configmap,secret",
-        "-A",
-        "-l",
-        "app.kubernetes.io/managed-by=Helm",
-        "-o",
-        "name",
-    ).stdout.split()
-    assert [name for name in ours if "credit-api" in name or "monitoring" in name] == []
+    for release, namespace in (("credit-api", APP_NAMESPACE), ("monitoring", MONITORING_NAMESPACE)):
+        left = kube.kubectl(
+            "get",
+            "all,serviceaccount,role,rolebinding,servicemonitor,prometheusrule,configmap,secret",
+            "-n",
+            namespace,
+            "-l",
+            f"app.kubernetes.io/instance={release}",
+            "-o",
+            "name",
+        ).stdout.split()
+        assert left == [], f"{release} left {left}"
     cluster_wide = kube.kubectl(
         "get",
         "clusterrole,clusterrolebinding",
