@@ -293,12 +293,24 @@ def test_a_converged_resync_makes_no_writes(
     kube: Kube, operator: OperatorProcess, namespace: str
 ) -> None:
     _ready_monitor(kube, namespace)
-    time.sleep(RESYNC_SECONDS)  # let the creation's own follow-up reconciles settle
+    # The operator is shared: let this creation's follow-up reconciles and the clean-up of
+    # earlier tests' namespaces finish (no write for a whole resync interval) before measuring.
+    wait_for(
+        lambda: _no_writes_for(operator, RESYNC_SECONDS) or None,
+        timeout=120,
+        what="a resync interval without operator writes",
+    )
     before = operator.metric("modelmonitor_api_writes_total")
     reconciles = operator.metric("modelmonitor_reconcile_total")
     time.sleep(2.5 * RESYNC_SECONDS)
     assert operator.metric("modelmonitor_reconcile_total") > reconciles  # resyncs did run
     assert operator.metric("modelmonitor_api_writes_total") == before
+
+
+def _no_writes_for(operator: OperatorProcess, seconds: float) -> bool:
+    before = operator.metric("modelmonitor_api_writes_total")
+    time.sleep(seconds)
+    return operator.metric("modelmonitor_api_writes_total") == before
 
 
 def test_deleting_the_monitor_collects_every_child(
