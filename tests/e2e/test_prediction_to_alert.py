@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,6 +28,8 @@ from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
 from localservers.pytest_plugin import require_binary
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -307,28 +310,41 @@ def test_a_killed_operator_converges_fifty_monitors_without_duplicates(
     kube.kubectl("delete", "modelmonitor", *names, "-n", APP_NAMESPACE)
 
 
+def _settled(observe: Callable[[], list[T]], timeout: float = 60) -> list[T]:
+    """What `observe` returns once it is empty or the timeout passes.
+
+    Deletion propagates through kube-controller-manager's garbage collector
+    (helm uninstall and owner references both use background propagation), so
+    dependents such as ReplicaSets and Pods go away a little after their owner.
+    """
+    deadline = time.monotonic() + timeout
+    while (left := observe()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return left
+
+
 def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kube) -> None:
     stack.delete_monitor()
-    # kube-controller-manager's garbage collector deletes what the monitor owned
-    deadline = time.monotonic() + 60
-    while _children(kube) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert _children(kube) == []
+    assert _settled(lambda: _children(kube)) == []
+
+
+def _release_objects(kube: Kube, release: str, namespace: str) -> list[str]:
+    return kube.kubectl(
+        "get",
+        "all,serviceaccount,role,rolebinding,servicemonitor,prometheusrule,configmap,secret",
+        "-n",
+        namespace,
+        "-l",
+        f"app.kubernetes.io/instance={release}",
+        "-o",
+        "name",
+    ).stdout.split()
 
 
 def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: LocalStack, kube: Kube) -> None:
     stack.uninstall_charts()
     for release, namespace in (("credit-api", APP_NAMESPACE), ("monitoring", MONITORING_NAMESPACE)):
-        left = kube.kubectl(
-            "get",
-            "all,serviceaccount,role,rolebinding,servicemonitor,prometheusrule,configmap,secret",
-            "-n",
-            namespace,
-            "-l",
-            f"app.kubernetes.io/instance={release}",
-            "-o",
-            "name",
-        ).stdout.split()
+        left = _settled(partial(_release_objects, kube, release, namespace))
         assert left == [], f"{release} left {left}"
     cluster_wide = kube.kubectl(
         "get",
