@@ -1,12 +1,19 @@
 """End to end: from a prediction to an alert in Alertmanager, every part real.
 
-The local control plane holds the Kubernetes side (both charts installed with helm, the
-example ModelMonitor, the children the operator makes). The API (PostgreSQL prediction log)
-and the operator (the chart's Deployment env and ServiceAccount token) run as processes; the
-drift job runs from the Job the CronJob controller creates, in the drift image built here,
-with podman on the host network and its ServiceAccount's token. Prometheus scrapes the API and
-the operator with the operator's rules and alerts a real Alertmanager whose webhook receiver is
-this test. The tests run in order and share the stack: each is one step of the scenario.
+The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.stacks):
+
+- a local control plane (the default) holds the Kubernetes side: both charts installed with
+  helm, the example ModelMonitor, the children the operator makes. It runs no pods, so the API
+  (PostgreSQL prediction log) and the operator (the chart's Deployment env and ServiceAccount
+  token) run as processes; the drift job runs from the Job the CronJob controller creates, in
+  the drift image built here, with podman on the host network and its ServiceAccount's token;
+- a real cluster (LOCALKUBE_USE_KUBECONFIG=1, e.g. kind; docs/kind.md) runs the API with the
+  chart's PostgreSQL, the operator and the drift Jobs in pods, from prebuilt images, reached
+  through kubectl port-forwards. The error-burst test is skipped there (no fault switch).
+
+Prometheus scrapes the API and the operator with the operator's rules and alerts a real
+Alertmanager whose webhook receiver is this test. The tests run in order and share the stack:
+each is one step of the scenario.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import httpx
 import pytest
 
 from demo import cluster
-from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC, LocalStack
+from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC
+from demo.stacks import FaultInjectionUnavailableError, Stack, stack_for
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
@@ -50,18 +58,17 @@ CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
 
 @pytest.fixture(scope="module")
 def stack(
-    kube: Kube, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalStack]:
-    if not kube.local:
-        pytest.skip("on a real cluster the pods run: see docs/kind.md for that path")
-    work_dir = tmp_path_factory.mktemp("e2e")
-    stack = LocalStack(
+    kube: Kube, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    def local_database_url() -> str:
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        return postgres.create_database("e2e")
+
+    stack = stack_for(
         kube,
-        work_dir,
-        database_url=postgres_server.create_database("e2e"),
-        drift_runner="podman",
-        drift_image=_drift_image(),
-        fault_injection=True,
+        tmp_path_factory.mktemp("e2e"),
+        local_database_url=local_database_url,
+        local_drift_image=_drift_image,
     )
     try:
         stack.install_charts()
@@ -106,14 +113,14 @@ def _children(kube: Kube) -> list[dict[str, Any]]:
     return items
 
 
-def _drift_status(stack: LocalStack) -> dict[str, Any]:
+def _drift_status(stack: Stack) -> dict[str, Any]:
     monitor = stack.monitor()
     assert monitor is not None
     drift: dict[str, Any] = monitor.get("status", {}).get("drift", {})
     return drift
 
 
-def test_the_monitor_is_ready_and_owns_its_children(stack: LocalStack, kube: Kube) -> None:
+def test_the_monitor_is_ready_and_owns_its_children(stack: Stack, kube: Kube) -> None:
     monitor = stack.monitor()
     assert monitor is not None
     uid = monitor["metadata"]["uid"]
@@ -131,7 +138,7 @@ def test_the_monitor_is_ready_and_owns_its_children(stack: LocalStack, kube: Kub
         assert [o["uid"] for o in owners] == [uid], child["metadata"]["name"]
 
 
-def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: LocalStack) -> None:
+def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: Stack) -> None:
     predictions = stack.send_traffic(NORMAL)
     assert len(predictions) == NORMAL
     stack.wait_prediction_log_flushed(NORMAL)
@@ -148,7 +155,7 @@ def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: LocalStac
     assert stack.prometheus.query('ALERTS{alertname="ModelDriftDetected"}') == []
 
 
-def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: LocalStack) -> None:
+def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: Stack) -> None:
     assert stack.prometheus is not None
     configmap = cluster.get(stack.kube, "configmap", f"{MONITOR}-dashboard", APP_NAMESPACE)
     assert configmap is not None
@@ -172,7 +179,7 @@ def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: LocalSta
     assert not set(traffic_panels) & set(empty), f"panels without data: {empty}"
 
 
-def test_drifted_traffic_raises_model_drift_detected(stack: LocalStack) -> None:
+def test_drifted_traffic_raises_model_drift_detected(stack: Stack) -> None:
     stack.send_traffic(DRIFTED, drifted=True)
     stack.wait_prediction_log_flushed(NORMAL + DRIFTED)
     run = stack.run_drift_job(scheduled=True)
@@ -192,11 +199,14 @@ def test_drifted_traffic_raises_model_drift_detected(stack: LocalStack) -> None:
     assert alert["annotations"]["runbook_url"].startswith("http")
 
 
-def test_an_error_burst_pages_and_recovery_resolves_it(stack: LocalStack) -> None:
+def test_an_error_burst_pages_and_recovery_resolves_it(stack: Stack) -> None:
     assert stack.api is not None
     assert stack.webhook is not None
     page = "ModelAvailabilityBudgetBurnFast"
-    stack.inject_faults(on=True)
+    try:
+        stack.inject_faults(on=True)
+    except FaultInjectionUnavailableError as unavailable:
+        pytest.skip(str(unavailable))
     try:
         statuses = _keep_sending(stack, until=lambda: bool(stack.webhook.alerts(page, "firing")))
     finally:
@@ -209,7 +219,7 @@ def test_an_error_burst_pages_and_recovery_resolves_it(stack: LocalStack) -> Non
     assert set(statuses) == {200}
 
 
-def _keep_sending(stack: LocalStack, until: Any, timeout: float = 300) -> dict[int, int]:
+def _keep_sending(stack: Stack, until: Any, timeout: float = 300) -> dict[int, int]:
     """One prediction at a time (about 10/s) until `until()` holds; the status counts."""
     assert stack.api is not None
     application = normal_traffic(1, seed=7)[0]
@@ -230,7 +240,7 @@ def _monitor(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return monitor
 
 
-def test_the_drift_job_says_why_it_could_not_judge(stack: LocalStack, kube: Kube) -> None:
+def test_the_drift_job_says_why_it_could_not_judge(stack: Stack, kube: Kube) -> None:
     """A missing reference, too few rows, a dead store: the status says which; alerts match."""
     cluster.create_store_secret(
         kube, APP_NAMESPACE, "dead-store", "postgresql://nobody@127.0.0.1:1/nothing"
@@ -272,7 +282,7 @@ def test_the_drift_job_says_why_it_could_not_judge(stack: LocalStack, kube: Kube
 
 
 def test_a_killed_operator_converges_fifty_monitors_without_duplicates(
-    stack: LocalStack, kube: Kube
+    stack: Stack, kube: Kube
 ) -> None:
     names = [f"fleet-{i:02d}" for i in range(50)]
     manifests = [_monitor(name, {}) for name in names]
@@ -323,7 +333,7 @@ def _settled(observe: Callable[[], list[T]], timeout: float = 60) -> list[T]:
     return left
 
 
-def test_deleting_the_monitor_collects_its_children(stack: LocalStack, kube: Kube) -> None:
+def test_deleting_the_monitor_collects_its_children(stack: Stack, kube: Kube) -> None:
     stack.delete_monitor()
     assert _settled(lambda: _children(kube)) == []
 
@@ -341,7 +351,7 @@ def _release_objects(kube: Kube, release: str, namespace: str) -> list[str]:
     ).stdout.split()
 
 
-def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: LocalStack, kube: Kube) -> None:
+def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: Stack, kube: Kube) -> None:
     stack.uninstall_charts()
     for release, namespace in (("credit-api", APP_NAMESPACE), ("monitoring", MONITORING_NAMESPACE)):
         left = _settled(partial(_release_objects, kube, release, namespace))

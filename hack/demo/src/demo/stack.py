@@ -211,11 +211,7 @@ class LocalStack:
     def refresh_rules(self) -> None:
         """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
         assert self.prometheus is not None
-        rules = json.loads(
-            self.kube.kubectl("get", "prometheusrules", "-n", APP_NAMESPACE, "-o", "json").stdout
-        )["items"]
-        groups = [group for rule in rules for group in rule["spec"]["groups"]]
-        (self.work_dir / "rules.yml").write_text(yaml.safe_dump({"groups": groups}))
+        write_namespace_rules(self.kube, self.work_dir / "rules.yml")
         self.prometheus.reload()
 
     def start_observability(self) -> PrometheusServer:
@@ -248,18 +244,7 @@ class LocalStack:
 
     def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
         """Until the API's writer has written `expected` records (its own counter says so)."""
-        api = self.start_api()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (
-                _counter(
-                    httpx.get(f"{api.url}/metrics").text, "credit_api_prediction_log_written_total"
-                )
-                >= expected
-            ):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the prediction log did not reach {expected} records")
+        wait_prediction_log_written(self.start_api().url, expected, timeout)
 
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
         """Run the drift job from a Job of the operator's CronJob, as a kubelet would.
@@ -369,6 +354,26 @@ def scrape_configs(api_port: int, operator_port: int) -> list[dict[str, Any]]:
             ],
         },
     ]
+
+
+def write_namespace_rules(kube: Kube, path: Path) -> None:
+    """The rule groups of every PrometheusRule in the app namespace, as one rule file."""
+    rules = json.loads(
+        kube.kubectl("get", "prometheusrules", "-n", APP_NAMESPACE, "-o", "json").stdout
+    )["items"]
+    groups = [group for rule in rules for group in rule["spec"]["groups"]]
+    path.write_text(yaml.safe_dump({"groups": groups}))
+
+
+def wait_prediction_log_written(api_url: str, expected: int, timeout: float) -> None:
+    """Until the API at `api_url` says (on /metrics) it has written `expected` records."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{api_url}/metrics").text
+        if _counter(metrics, "credit_api_prediction_log_written_total") >= expected:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the prediction log did not reach {expected} records")
 
 
 def _token_of(kubeconfig: Path) -> str:

@@ -1,0 +1,598 @@
+"""The product on a real cluster (kind): the steps of demo.stack, with the pods doing the work.
+
+Both charts are installed with the images of hack/images/build.sh (loaded into the cluster by
+the user) and the chart's bundled PostgreSQL. The API and the operator run in their pods, the
+drift job in the pod of the Job the CronJob makes. Prometheus and Alertmanager are the same
+local binaries as on the local path; they and the tests reach the pods through
+`kubectl port-forward` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from demo import cluster, traffic
+from demo.driftrun import container_run_from_job
+from demo.portforward import PortForward
+from demo.stack import (
+    APP_NAMESPACE,
+    MONITOR,
+    MONITORING_NAMESPACE,
+    STORE_SECRET,
+    TEST_SIZED_SPEC,
+    DriftRun,
+    Say,
+    scrape_configs,
+    wait_prediction_log_written,
+    write_namespace_rules,
+)
+from localkube.kube import Kube
+from localservers.prometheus import AlertmanagerServer, PrometheusServer
+from localservers.webhook import WebhookReceiver
+
+IMAGES_ENV = "E2E_IMAGES"
+DEFAULT_IMAGES_FILE = cluster.REPO_ROOT / "build" / "images.json"
+
+API_DEPLOYMENT = "credit-api"
+API_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=api"
+OPERATOR_DEPLOYMENT = "monitoring-operator"
+OPERATOR_PODS = "app.kubernetes.io/instance=monitoring,app.kubernetes.io/component=operator"
+# TEST_SIZED_SPEC keeps reports on this claim; on the local path its mount is a directory here.
+REPORTS_CLAIM: str = TEST_SIZED_SPEC["drift"]["reports"]["persistentVolumeClaim"]
+# What `kubectl create job --from=cronjob/...` puts on the Jobs it creates.
+MANUAL_JOB_ANNOTATION = "cronjob.kubernetes.io/instantiate"
+
+ROLLOUT_TIMEOUT = 300.0  # a first install pulls PostgreSQL and initialises its volume
+SCHEDULED_JOB_TIMEOUT = 180.0  # a minute's schedule, plus one slot skipped under Forbid
+JOB_TIMEOUT = 300.0  # a failing run is retried once (backoffLimit 1) after a 10 s back-off
+
+
+class FaultInjectionUnavailableError(RuntimeError):
+    """This stack cannot make the API fail on purpose; the message says why."""
+
+
+@dataclass(frozen=True)
+class Images:
+    """The image references the charts run (hack/images/build.sh writes them to images.json)."""
+
+    credit_api: str
+    operator: str
+    drift: str
+
+
+def images_from_json(text: str) -> Images:
+    """Images from the JSON hack/images/build.sh writes: {"credit-api": ref, ...}."""
+    found = json.loads(text)
+    missing = sorted({"credit-api", "operator", "drift"} - set(found))
+    if missing:
+        raise ValueError(f"images file lacks {', '.join(missing)}")
+    return Images(credit_api=found["credit-api"], operator=found["operator"], drift=found["drift"])
+
+
+def images_from_env(environ: Mapping[str, str] = os.environ) -> Images:
+    """Images from the file $E2E_IMAGES names, by default build/images.json."""
+    path = Path(environ.get(IMAGES_ENV) or DEFAULT_IMAGES_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: build the images (bash hack/images/build.sh), load them "
+            f"into the cluster, or set {IMAGES_ENV} to a file of the same shape (docs/kind.md)"
+        )
+    return images_from_json(path.read_text())
+
+
+def split_image(reference: str) -> tuple[str, str]:
+    """`repository:tag` as the charts' image values take it (a digest has no place there)."""
+    repository, colon, tag = reference.rpartition(":")
+    if "@" in reference or not colon or not repository or "/" in tag:
+        raise ValueError(f"{reference!r} is not repository:tag")
+    return repository, tag
+
+
+def image_values(reference: str) -> dict[str, str]:
+    repository, tag = split_image(reference)
+    return {"repository": repository, "tag": tag}
+
+
+def ready_pods(pods: Mapping[str, Any]) -> list[str]:
+    """Names of the running, ready, not terminating pods of a pod list, newest first."""
+    ready = [
+        pod
+        for pod in pods["items"]
+        if "deletionTimestamp" not in pod["metadata"]
+        and pod.get("status", {}).get("phase") == "Running"
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in pod["status"].get("conditions", [])
+        )
+    ]
+    ready.sort(key=lambda pod: pod["metadata"]["creationTimestamp"], reverse=True)
+    return [pod["metadata"]["name"] for pod in ready]
+
+
+def container_port(deployment: Mapping[str, Any], name: str) -> int:
+    """The number of the container port called `name` in a Deployment's pod template."""
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for port in container.get("ports", []):
+            if port.get("name") == name:
+                number: int = port["containerPort"]
+                return number
+    raise LookupError(f"deployment {deployment['metadata']['name']} has no port named {name}")
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """Whether the Job reached Complete or Failed (every retry spent)."""
+    return any(
+        c.get("type") in {"Complete", "Failed"} and c.get("status") == "True"
+        for c in job.get("status", {}).get("conditions", [])
+    )
+
+
+def first_scheduled_job(
+    jobs: Mapping[str, Any], cronjob: str, *, since: str, seen: set[str]
+) -> dict[str, Any] | None:
+    """The oldest Job the CronJob controller created at or after `since` (RFC 3339, UTC).
+
+    Jobs created by hand (`kubectl create job --from`) and Jobs already looked at do not count.
+    """
+    scheduled = [
+        job
+        for job in jobs["items"]
+        if job["metadata"]["name"] not in seen
+        and MANUAL_JOB_ANNOTATION not in job["metadata"].get("annotations", {})
+        and job["metadata"]["creationTimestamp"] >= since
+        and any(
+            o.get("kind") == "CronJob" and o.get("name") == cronjob
+            for o in job["metadata"].get("ownerReferences", [])
+        )
+    ]
+    if not scheduled:
+        return None
+    oldest: dict[str, Any] = min(scheduled, key=lambda job: job["metadata"]["creationTimestamp"])
+    return oldest
+
+
+def terminated_state(pod: Mapping[str, Any], container: str) -> dict[str, Any] | None:
+    """The terminated state of the pod's container (exitCode, reason, ...), if it ended."""
+    for status in pod.get("status", {}).get("containerStatuses", []):
+        if status.get("name") == container:
+            terminated: dict[str, Any] | None = status.get("state", {}).get("terminated")
+            return terminated
+    return None
+
+
+def last_run_pod(pods: Mapping[str, Any], container: str) -> tuple[str, int] | None:
+    """(name, exit code) of the newest pod whose `container` has terminated.
+
+    A failed run is retried in a new pod (restartPolicy Never); the newest is the Job's last
+    word, and the one whose verdict the monitor's status holds.
+    """
+    ended = [
+        (pod["metadata"]["creationTimestamp"], pod["metadata"]["name"], state)
+        for pod in pods["items"]
+        if (state := terminated_state(pod, container)) is not None
+    ]
+    if not ended:
+        return None
+    _, name, state = max(ended, key=lambda entry: entry[0])
+    return name, int(state["exitCode"])
+
+
+def drift_result(logs: str) -> dict[str, Any]:
+    """The JSON verdict in a drift job's log (stdout and stderr interleaved), or {}.
+
+    `--output json` prints one indented object; the job's own messages are single lines on
+    stderr, so the object runs from a line "{" to the last line "}".
+    """
+    lines = logs.splitlines()
+    if "{" not in lines or "}" not in lines:
+        return {}
+    start = lines.index("{")
+    end = len(lines) - lines[::-1].index("}")
+    try:
+        found = json.loads("\n".join(lines[start:end]))
+    except json.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def utc_timestamp(seconds: float) -> str:
+    """RFC 3339 to the second, as the API server writes creationTimestamp."""
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class PodApi:
+    """The API pod behind a port-forward."""
+
+    forward: PortForward
+
+    @property
+    def url(self) -> str:
+        return self.forward.url
+
+    @property
+    def port(self) -> int:
+        return self.forward.local_port
+
+    def stop(self) -> None:
+        self.forward.stop()
+
+
+@dataclass(frozen=True)
+class PodOperator:
+    """The operator pod's metrics port behind a port-forward."""
+
+    forward: PortForward
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.forward.url}/metrics"
+
+    @property
+    def metrics_port(self) -> int:
+        return self.forward.local_port
+
+    @property
+    def pod(self) -> str:
+        return self.forward.pod
+
+    def stop(self) -> None:
+        self.forward.stop()
+
+
+class PodStack:
+    """Start, drive and tear down the product on a real cluster. Every step is idempotent.
+
+    Use a cluster of its own: installing starts from a clean slate, removing the monitors, the
+    releases and the data a previous run of this stack left in the two namespaces.
+    """
+
+    def __init__(
+        self, kube: Kube, work_dir: Path, *, images: Images, say: Say = lambda _: None
+    ) -> None:
+        self.kube = kube
+        self.work_dir = work_dir
+        self.images = images
+        self.say = say
+        self._jobs_run: set[str] = set()
+        self.api: PodApi | None = None
+        self.operator: PodOperator | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager: AlertmanagerServer | None = None
+        self.webhook: WebhookReceiver | None = None
+
+    # --- the Kubernetes side -------------------------------------------------------------
+
+    def install_charts(self) -> None:
+        self._remove_previous_run()
+        self.say(f"helm install monitoring charts/monitoring ({self.images.operator})")
+        cluster.install_chart(
+            self.kube,
+            "monitoring",
+            "monitoring",
+            MONITORING_NAMESPACE,
+            {
+                "operator": {"image": image_values(self.images.operator)},
+                "driftJob": {"image": image_values(self.images.drift)},
+            },
+        )
+        self.say(f"helm install credit-api charts/credit-api ({self.images.credit_api})")
+        # One API pod: the port-forward, the flush counter and the scrape all see the same one.
+        cluster.install_chart(
+            self.kube,
+            "credit-api",
+            "credit-api",
+            APP_NAMESPACE,
+            {"image": image_values(self.images.credit_api), "replicaCount": 1},
+        )
+        cluster.apply(self.kube, _reports_claim(), APP_NAMESPACE)
+
+    def apply_monitor(self, overrides: Mapping[str, Any] = TEST_SIZED_SPEC) -> dict[str, Any]:
+        cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
+        return self.wait_monitor_ready()
+
+    def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
+        return cluster.wait_for(
+            self.kube,
+            "modelmonitor",
+            name,
+            APP_NAMESPACE,
+            until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
+            timeout=timeout,
+        )
+
+    def monitor(self, name: str = MONITOR) -> dict[str, Any] | None:
+        return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
+
+    def prometheus_rule(self) -> dict[str, Any]:
+        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
+
+    # --- the pods, reached through port-forwards -----------------------------------------
+
+    def start_api(self) -> PodApi:
+        if self.api is None:
+            pod, port = self._rolled_out(APP_NAMESPACE, API_DEPLOYMENT, API_PODS, "http")
+            forward = PortForward(self.kube, APP_NAMESPACE, pod, port, self.work_dir).start()
+            try:
+                _wait_http_ok(f"{forward.url}/readyz", timeout=60)
+            except TimeoutError:
+                forward.stop()
+                raise
+            self.api = PodApi(forward)
+            self.say(f"credit API pod {pod} at {self.api.url}")
+        return self.api
+
+    def start_operator(self) -> PodOperator:
+        if self.operator is None:
+            pod, port = self._rolled_out(
+                MONITORING_NAMESPACE, OPERATOR_DEPLOYMENT, OPERATOR_PODS, "metrics"
+            )
+            self.operator = self._forward_operator(pod, port)
+        return self.operator
+
+    def restart_operator(self, *, kill: bool) -> PodOperator:
+        """Delete the operator's pod (at once, without grace, when `kill`, as a node loss
+        would) and wait for the one its Deployment starts instead.
+
+        The new pod's metrics come on the same local port, so Prometheus keeps its target.
+        """
+        old = self.start_operator()
+        force = ["--grace-period=0", "--force", "--wait=false"] if kill else ["--wait=true"]
+        self.kube.kubectl("delete", "pod", old.pod, "-n", MONITORING_NAMESPACE, *force)
+        old.stop()
+        self.operator = None
+        pod = self._wait_ready_pod(MONITORING_NAMESPACE, OPERATOR_PODS, exclude={old.pod})
+        deployment = self._deployment(MONITORING_NAMESPACE, OPERATOR_DEPLOYMENT)
+        self.operator = self._forward_operator(
+            pod, container_port(deployment, "metrics"), local_port=old.metrics_port
+        )
+        return self.operator
+
+    def refresh_rules(self) -> None:
+        """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
+        assert self.prometheus is not None
+        write_namespace_rules(self.kube, self.work_dir / "rules.yml")
+        self.prometheus.reload()
+
+    def start_observability(self) -> PrometheusServer:
+        """Alertmanager (to a webhook here) and Prometheus scraping the pods' port-forwards."""
+        api, operator = self.start_api(), self.start_operator()
+        self.webhook = self.webhook or WebhookReceiver().start()
+        if self.alertmanager is None:
+            self.alertmanager = AlertmanagerServer(self.webhook.url)
+            self.alertmanager.start()
+        if self.prometheus is None:
+            rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
+            self.prometheus = PrometheusServer(
+                scrape_configs(api.port, operator.metrics_port),
+                [rules],
+                alertmanager_url=self.alertmanager.url,
+            )
+            self.prometheus.start()
+        return self.prometheus
+
+    # --- traffic and drift runs ------------------------------------------------------------
+
+    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
+        batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
+        return traffic.send(self.start_api().url, batch)
+
+    def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
+        wait_prediction_log_written(self.start_api().url, expected, timeout)
+
+    def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
+        """Run the drift job as its Job's pod and report how the pod ended.
+
+        `scheduled`: wait for the next Job the CronJob controller creates (one created before
+        this call may have read the store before the caller's traffic); otherwise create one
+        now (`kubectl create job --from=cronjob/...`). Waits until the Job is Complete or
+        Failed, then reads the exit code from the terminated state of its newest pod, and that
+        pod's log.
+        """
+        cronjob = f"{monitor}-drift"
+        if scheduled:
+            job = self._wait_scheduled_job(cronjob, since=utc_timestamp(time.time()))
+        else:
+            name = f"{cronjob}-{uuid.uuid4().hex[:6]}"
+            job = cluster.create_job_from_cronjob(self.kube, APP_NAMESPACE, cronjob, name)
+        name = job["metadata"]["name"]
+        self._jobs_run.add(name)
+        container = container_run_from_job(
+            job, lambda secret, key: cluster.read_secret(self.kube, APP_NAMESPACE, secret, key)
+        )
+        container_name: str = job["spec"]["template"]["spec"]["containers"][0]["name"]
+        self.say(f"drift job {name}: {' '.join(container.argv)}")
+        cluster.wait_for(
+            self.kube, "job", name, APP_NAMESPACE, until=job_finished, timeout=JOB_TIMEOUT
+        )
+        pods = json.loads(
+            self.kube.kubectl(
+                "get", "pods", "-n", APP_NAMESPACE, "-l", f"job-name={name}", "-o", "json"
+            ).stdout
+        )
+        ended = last_run_pod(pods, container_name)
+        if ended is None:
+            raise RuntimeError(f"job {name} finished without a terminated {container_name} pod")
+        pod, exit_code = ended
+        logs = self.kube.kubectl(
+            "logs", f"pod/{pod}", "-n", APP_NAMESPACE, "-c", container_name
+        ).stdout
+        return DriftRun(container, exit_code, logs, drift_result(logs))
+
+    def _wait_scheduled_job(self, cronjob: str, *, since: str) -> dict[str, Any]:
+        deadline = time.monotonic() + SCHEDULED_JOB_TIMEOUT
+        while time.monotonic() < deadline:
+            jobs = json.loads(
+                self.kube.kubectl("get", "jobs", "-n", APP_NAMESPACE, "-o", "json").stdout
+            )
+            job = first_scheduled_job(jobs, cronjob, since=since, seen=self._jobs_run)
+            if job is not None:
+                return job
+            time.sleep(1)
+        raise TimeoutError(f"no Job of {cronjob} was scheduled in {SCHEDULED_JOB_TIMEOUT:.0f}s")
+
+    def inject_faults(self, on: bool) -> None:
+        """Unavailable here: raises FaultInjectionUnavailableError when asked to switch faults on.
+
+        The production image has no fault switch (demo.faults wraps the app only on the local
+        path), and no real fault makes it answer a valid request with a 5xx: the prediction
+        log is written in the background (a store outage drops records, counted, and the
+        request still succeeds), and a stopped pod refuses connections instead of answering.
+        """
+        if on:
+            raise FaultInjectionUnavailableError(
+                "the production image has no fault switch and no real fault makes it answer "
+                "5xx (a store outage drops log records; a stopped pod refuses connections); "
+                "the error-burst scenario runs on the local path only"
+            )
+
+    # --- teardown --------------------------------------------------------------------------
+
+    def delete_monitor(self) -> None:
+        self.kube.kubectl("delete", "modelmonitor", MONITOR, "-n", APP_NAMESPACE, "--wait=true")
+
+    def uninstall_charts(self) -> None:
+        """`helm uninstall` both releases, then delete what the credit-api chart keeps on
+        purpose (the database Secret, `helm.sh/resource-policy: keep`, and PostgreSQL's volume),
+        as a user removing the product for good does, and the reports claim this stack made."""
+        cluster.uninstall_chart(self.kube, "credit-api", APP_NAMESPACE)
+        cluster.uninstall_chart(self.kube, "monitoring", MONITORING_NAMESPACE)
+        self._delete_kept_data(wait=False)
+
+    def stop(self) -> None:
+        """Stop the local servers and the port-forwards; what runs in the cluster stays."""
+        for server in (self.prometheus, self.alertmanager, self.operator, self.api):
+            if server is not None:
+                server.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
+        self.prometheus = self.alertmanager = self.operator = self.api = self.webhook = None
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _remove_previous_run(self) -> None:
+        self._delete_every_monitor()
+        for release, namespace in (
+            ("credit-api", APP_NAMESPACE),
+            ("monitoring", MONITORING_NAMESPACE),
+        ):
+            cluster.helm(
+                self.kube,
+                "uninstall",
+                release,
+                f"--namespace={namespace}",
+                "--wait",
+                "--ignore-not-found",
+            )
+        # A fresh database: the scenario counts the rows of its own traffic.
+        self._delete_kept_data(wait=True)
+
+    def _delete_every_monitor(self) -> None:
+        # The operator's finalizer would keep a monitor whose operator is already gone (an
+        # aborted run) forever; nothing else waits on it, so it is dropped. Fails harmlessly
+        # where the CRD is not installed yet.
+        self.kube.kubectl(
+            "delete", "modelmonitors", "--all", "-n", APP_NAMESPACE, "--wait=false", check=False
+        )
+        listed = self.kube.kubectl(
+            "get", "modelmonitors", "-n", APP_NAMESPACE, "-o", "name", check=False
+        )
+        for monitor in listed.stdout.split():
+            self.kube.kubectl(
+                "patch",
+                monitor,
+                "-n",
+                APP_NAMESPACE,
+                "--type=merge",
+                "--patch",
+                '{"metadata": {"finalizers": null}}',
+                check=False,
+            )
+
+    def _delete_kept_data(self, *, wait: bool) -> None:
+        options = ["-n", APP_NAMESPACE, "--ignore-not-found", f"--wait={str(wait).lower()}"]
+        if wait:
+            options.append("--timeout=180s")
+        kept = [f"secret/{STORE_SECRET}", f"pvc/{REPORTS_CLAIM}"]
+        self.kube.kubectl("delete", *kept, *options, timeout=210)
+        postgres_volumes = ["pvc", "-l", "app.kubernetes.io/instance=credit-api"]
+        self.kube.kubectl("delete", *postgres_volumes, *options, timeout=210)
+
+    def _deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        found = cluster.get(self.kube, "deployment", name, namespace)
+        if found is None:
+            raise LookupError(f"deployment {namespace}/{name} does not exist")
+        return found
+
+    def _rolled_out(
+        self, namespace: str, deployment: str, selector: str, port_name: str
+    ) -> tuple[str, int]:
+        """Wait for the Deployment's rollout; its ready pod and the number of its port."""
+        self.kube.kubectl(
+            "rollout",
+            "status",
+            f"deployment/{deployment}",
+            "-n",
+            namespace,
+            f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
+            timeout=ROLLOUT_TIMEOUT + 30,
+        )
+        port = container_port(self._deployment(namespace, deployment), port_name)
+        return self._wait_ready_pod(namespace, selector), port
+
+    def _wait_ready_pod(
+        self, namespace: str, selector: str, *, exclude: Collection[str] = ()
+    ) -> str:
+        deadline = time.monotonic() + ROLLOUT_TIMEOUT
+        while time.monotonic() < deadline:
+            pods = json.loads(
+                self.kube.kubectl(
+                    "get", "pods", "-n", namespace, "-l", selector, "-o", "json"
+                ).stdout
+            )
+            fresh = [name for name in ready_pods(pods) if name not in exclude]
+            if fresh:
+                return fresh[0]
+            time.sleep(1)
+        raise TimeoutError(f"no ready pod matches {selector} in {namespace}")
+
+    def _forward_operator(
+        self, pod: str, port: int, *, local_port: int | None = None
+    ) -> PodOperator:
+        forward = PortForward(
+            self.kube, MONITORING_NAMESPACE, pod, port, self.work_dir, local_port=local_port
+        ).start()
+        self.say(f"operator pod {pod}, metrics at {forward.url}/metrics")
+        return PodOperator(forward)
+
+
+def _reports_claim() -> dict[str, Any]:
+    """The claim the test-sized monitors keep their reports on (the cluster's default class)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": REPORTS_CLAIM},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+
+
+def _wait_http_ok(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer 200 in {timeout:.0f}s")

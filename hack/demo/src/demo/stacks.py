@@ -1,0 +1,119 @@
+"""What the end-to-end tests drive, on either path, and which path a cluster gets.
+
+`Stack` is the surface the tests use. `LocalStack` (demo.stack) runs the API, the operator and
+the drift job as processes next to a local control plane, which has no kubelet; `PodStack`
+(demo.podstack) lets a real cluster's pods run them. The tests are the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from demo.podstack import FaultInjectionUnavailableError, Images, PodStack, images_from_env
+from demo.stack import DriftRun, LocalStack
+from localkube.kube import Kube
+from localservers.prometheus import PrometheusServer
+from localservers.webhook import WebhookReceiver
+
+__all__ = [
+    "ApiEndpoint",
+    "FaultInjectionUnavailableError",
+    "OperatorEndpoint",
+    "Stack",
+    "stack_for",
+]
+
+
+class ApiEndpoint(Protocol):
+    """Where the credit API answers, from this machine."""
+
+    @property
+    def url(self) -> str: ...
+
+
+class OperatorEndpoint(Protocol):
+    """Where the operator's metrics are, from this machine."""
+
+    @property
+    def metrics_url(self) -> str: ...
+
+
+class Stack(Protocol):
+    """The product, started and driven step by step (see LocalStack and PodStack)."""
+
+    @property
+    def kube(self) -> Kube: ...
+
+    @property
+    def api(self) -> ApiEndpoint | None: ...
+
+    @property
+    def operator(self) -> OperatorEndpoint | None: ...
+
+    @property
+    def prometheus(self) -> PrometheusServer | None: ...
+
+    @property
+    def webhook(self) -> WebhookReceiver | None: ...
+
+    def install_charts(self) -> None: ...
+
+    def start_api(self) -> ApiEndpoint: ...
+
+    def start_operator(self) -> OperatorEndpoint: ...
+
+    def apply_monitor(self, overrides: Mapping[str, Any] = ...) -> dict[str, Any]: ...
+
+    def wait_monitor_ready(self, name: str = ..., timeout: float = ...) -> dict[str, Any]: ...
+
+    def monitor(self, name: str = ...) -> dict[str, Any] | None: ...
+
+    def prometheus_rule(self) -> dict[str, Any]: ...
+
+    def start_observability(self) -> PrometheusServer: ...
+
+    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]: ...
+
+    def wait_prediction_log_flushed(self, expected: int, timeout: float = ...) -> None: ...
+
+    def run_drift_job(self, *, scheduled: bool = False, monitor: str = ...) -> DriftRun: ...
+
+    def inject_faults(self, on: bool) -> None:
+        """Switch the API's failure on or off; may raise FaultInjectionUnavailableError."""
+
+    def restart_operator(self, *, kill: bool) -> OperatorEndpoint: ...
+
+    def refresh_rules(self) -> None: ...
+
+    def delete_monitor(self) -> None: ...
+
+    def uninstall_charts(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def stack_for(
+    kube: Kube,
+    work_dir: Path,
+    *,
+    local_database_url: Callable[[], str],
+    local_drift_image: Callable[[], str],
+    images: Callable[[], Images] = images_from_env,
+) -> Stack:
+    """The end-to-end scenario's stack: processes on a local control plane, pods elsewhere.
+
+    The local path's PostgreSQL database and podman-built drift image are only asked for
+    there; a real cluster gets the prebuilt images it was loaded with (`images`).
+    """
+    if kube.local:
+        return LocalStack(
+            kube,
+            work_dir,
+            database_url=local_database_url(),
+            drift_runner="podman",
+            drift_image=local_drift_image(),
+            fault_injection=True,
+        )
+    return PodStack(kube, work_dir, images=images())
