@@ -188,6 +188,7 @@ def main() -> int:
                 state.kubeconfig, Path(folder) / "operator.log", CONVERGE_RESYNC_SECONDS
             )
             api = kube.api_client
+            idle_rss = operator.peak_rss_mib()
 
             print(f"machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             latencies = []
@@ -248,10 +249,12 @@ def main() -> int:
                 f"restart + resyncs of 350 converged monitors: {reconciles:.0f} reconciles, "
                 f"{writes:.0f} write calls (target 0: {verdict(writes == 0)})"
             )
-            rss = max(rss, operator.peak_rss_mib())
+            restarted_rss = operator.peak_rss_mib()
+            peak = max(rss, restarted_rss)
             print(
-                f"operator peak RSS: {rss:.0f} MiB (target <= {TARGET_RSS_MIB:.0f} MiB: "
-                f"{verdict(rss <= TARGET_RSS_MIB)})"
+                f"operator peak RSS: {peak:.0f} MiB (target <= {TARGET_RSS_MIB:.0f} MiB: "
+                f"{verdict(peak <= TARGET_RSS_MIB)}); idle after start {idle_rss:.0f} MiB, "
+                f"applying {rss:.0f} MiB, restarted over 350 monitors {restarted_rss:.0f} MiB"
             )
         finally:
             if operator is not None:
