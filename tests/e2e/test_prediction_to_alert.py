@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +32,13 @@ import httpx
 import pytest
 
 from demo import cluster
-from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC
+from demo.stack import (
+    APP_NAMESPACE,
+    MONITOR,
+    MONITORING_NAMESPACE,
+    TEST_SIZED_SPEC,
+    prediction_log_counts,
+)
 from demo.stacks import FaultInjectionUnavailableError, Stack, stack_for
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
@@ -60,15 +68,22 @@ CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
 def stack(
     kube: Kube, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    def local_database_url() -> str:
+    def local_postgres() -> PostgresServer:
         postgres: PostgresServer = request.getfixturevalue("postgres_server")
-        return postgres.create_database("e2e")
+        return postgres
+
+    def local_store_restart(down_for: float) -> None:
+        postgres = local_postgres()
+        postgres.stop()
+        time.sleep(down_for)
+        postgres.start()
 
     stack = stack_for(
         kube,
         tmp_path_factory.mktemp("e2e"),
-        local_database_url=local_database_url,
+        local_database_url=lambda: local_postgres().create_database("e2e"),
         local_drift_image=_drift_image,
+        local_store_restart=local_store_restart,
     )
     try:
         stack.install_charts()
@@ -232,6 +247,61 @@ def _keep_sending(stack: Stack, until: Any, timeout: float = 300) -> dict[int, i
             statuses[code] = statuses.get(code, 0) + 1
             time.sleep(0.1)
     return statuses
+
+
+def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
+    stack: Stack,
+) -> None:
+    api = stack.start_api()
+    before = prediction_log_counts(api.url)
+    stored_before = stack.stored_predictions()
+    with _steady_traffic(api.url) as statuses:
+        time.sleep(2)
+        stack.restart_store(down_for=5)
+        time.sleep(3)  # traffic goes on while the writer reconnects and drains its queue
+    sent = sum(statuses.values())
+    assert statuses == {200: sent}, statuses
+    assert sent > 50, "too little traffic reached the API to mean anything"
+
+    # Every prediction's record is written or counted as dropped; written ones are in the store.
+    deadline = time.monotonic() + 60
+    while (after := prediction_log_counts(api.url)).queued and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert after.queued == 0
+    assert (after.written - before.written) + (after.dropped - before.dropped) == sent
+    assert after.dropped == before.dropped, "the queue bound should hold a short outage"
+    assert stack.stored_predictions() - stored_before == sent
+    assert stack.prometheus is not None
+    assert stack.prometheus.query('ALERTS{alertname="ModelPredictionRecordsDropped"}') == []
+
+
+@contextmanager
+def _steady_traffic(api_url: str) -> Iterator[dict[int, int]]:
+    """One prediction after another from a thread while the body runs; the status counts.
+
+    A request that gets no response at all counts under status 0.
+    """
+    statuses: dict[int, int] = {}
+    stop = threading.Event()
+    application = normal_traffic(1, seed=11)[0]
+
+    def send() -> None:
+        with httpx.Client(base_url=api_url, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    code = client.post("/api/v1/predict", json=application).status_code
+                except httpx.HTTPError:
+                    code = 0
+                statuses[code] = statuses.get(code, 0) + 1
+                time.sleep(0.01)
+
+    sender = threading.Thread(target=send, name="steady-traffic")
+    sender.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        sender.join(timeout=30)
 
 
 def _monitor(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,8 @@ DEFAULT_IMAGES_FILE = cluster.REPO_ROOT / "build" / "images.json"
 
 API_DEPLOYMENT = "credit-api"
 API_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=api"
+DATABASE_STATEFULSET = "credit-api-postgresql"
+DATABASE_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=database"
 OPERATOR_DEPLOYMENT = "monitoring-operator"
 OPERATOR_PODS = "app.kubernetes.io/instance=monitoring,app.kubernetes.io/component=operator"
 # TEST_SIZED_SPEC keeps reports on this claim; on the local path its mount is a directory here.
@@ -389,6 +391,39 @@ class PodStack:
 
     def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
         wait_prediction_log_written(self.start_api().url, expected, timeout)
+
+    def restart_store(self, down_for: float) -> None:
+        """Delete the PostgreSQL pod; its StatefulSet starts a new one on the same volume.
+
+        How long the store stays down is the pod's shutdown and start-up, not `down_for`.
+        """
+        self.say(f"deleting the pod of statefulset/{DATABASE_STATEFULSET}")
+        self.kube.kubectl(
+            "delete", "pod", "-n", APP_NAMESPACE, "-l", DATABASE_PODS, "--wait=true", timeout=120
+        )
+        self.kube.kubectl(
+            "rollout",
+            "status",
+            f"statefulset/{DATABASE_STATEFULSET}",
+            "-n",
+            APP_NAMESPACE,
+            f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
+            timeout=ROLLOUT_TIMEOUT + 30,
+        )
+
+    def stored_predictions(self) -> int:
+        """The prediction rows in the bundled PostgreSQL, counted with psql in its pod."""
+        count = self.kube.kubectl(
+            "exec",
+            "-n",
+            APP_NAMESPACE,
+            f"statefulset/{DATABASE_STATEFULSET}",
+            "--",
+            "sh",
+            "-c",
+            'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT count(*) FROM predictions"',
+        )
+        return int(count.stdout.strip())
 
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
         """Run the drift job as its Job's pod and report how the pod ended.

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import sqlalchemy as sa
 import yaml
 
 from demo import cluster, traffic
@@ -37,6 +38,7 @@ from demo.services import CreditApi, Operator
 from localkube.kube import Kube
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
 from localservers.webhook import WebhookReceiver
+from prediction_store import create_store_engine, predictions
 
 APP_NAMESPACE = "credit"
 MONITORING_NAMESPACE = "monitoring"
@@ -91,9 +93,12 @@ class LocalStack:
         drift_runner: DriftRunner = "process",
         drift_image: str | None = None,
         fault_injection: bool = False,
+        store_restart: Callable[[float], None] | None = None,
     ) -> None:
         """`drift_runner`: run the drift job's command here, or its image (`drift_image`)
-        with podman. `fault_injection`: serve the API with the fault switch (demo.faults)."""
+        with podman. `fault_injection`: serve the API with the fault switch (demo.faults).
+        `store_restart(down_for)`: stop the database behind `database_url` for that many
+        seconds and start it again (only the store-restart step needs it)."""
         self.kube = kube
         self.work_dir = work_dir
         self.database_url = database_url or f"sqlite:///{work_dir / 'predictions.db'}"
@@ -101,6 +106,7 @@ class LocalStack:
         self.drift_runner = drift_runner
         self.drift_image = drift_image
         self.fault_file = work_dir / "fault" if fault_injection else None
+        self._store_restart = store_restart
         self._jobs_run: set[str] = set()
         self.api: CreditApi | None = None
         self.operator: Operator | None = None
@@ -246,6 +252,23 @@ class LocalStack:
         """Until the API's writer has written `expected` records (its own counter says so)."""
         wait_prediction_log_written(self.start_api().url, expected, timeout)
 
+    def restart_store(self, down_for: float) -> None:
+        """Stop the prediction store, keep it down for `down_for` seconds, start it again."""
+        if self._store_restart is None:
+            raise RuntimeError("this stack was not given a way to restart its store")
+        self.say(f"stopping the prediction store for {down_for:.0f}s")
+        self._store_restart(down_for)
+
+    def stored_predictions(self) -> int:
+        """How many prediction records the store holds (counted in the database itself)."""
+        engine = create_store_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                query = sa.select(sa.func.count()).select_from(predictions)
+                return int(connection.execute(query).scalar_one())
+        finally:
+            engine.dispose()
+
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
         """Run the drift job from a Job of the operator's CronJob, as a kubelet would.
 
@@ -363,6 +386,24 @@ def write_namespace_rules(kube: Kube, path: Path) -> None:
     )["items"]
     groups = [group for rule in rules for group in rule["spec"]["groups"]]
     path.write_text(yaml.safe_dump({"groups": groups}))
+
+
+@dataclass(frozen=True)
+class PredictionLogCounts:
+    """The API's own account of its prediction log (from /metrics)."""
+
+    written: float
+    dropped: float
+    queued: float
+
+
+def prediction_log_counts(api_url: str) -> PredictionLogCounts:
+    metrics = httpx.get(f"{api_url}/metrics").text
+    return PredictionLogCounts(
+        written=_counter(metrics, "credit_api_prediction_log_written_total"),
+        dropped=_counter(metrics, "credit_api_prediction_log_dropped_total"),
+        queued=_counter(metrics, "credit_api_prediction_log_queue_depth"),
+    )
 
 
 def wait_prediction_log_written(api_url: str, expected: int, timeout: float) -> None:

@@ -78,6 +78,12 @@ class Stack(Protocol):
 
     def wait_prediction_log_flushed(self, expected: int, timeout: float = ...) -> None: ...
 
+    def restart_store(self, down_for: float) -> None:
+        """Take the prediction store down for a while (at least `down_for` where it can)."""
+
+    def stored_predictions(self) -> int:
+        """The prediction records in the store, counted by the database."""
+
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = ...) -> DriftRun: ...
 
     def inject_faults(self, on: bool) -> None:
@@ -100,6 +106,7 @@ def stack_for(
     *,
     local_database_url: Callable[[], str],
     local_drift_image: Callable[[], str],
+    local_store_restart: Callable[[float], None] | None = None,
     images: Callable[[], Images] = images_from_env,
 ) -> Stack:
     """The end-to-end scenario's stack: processes on a local control plane, pods elsewhere.
@@ -115,5 +122,6 @@ def stack_for(
             drift_runner="podman",
             drift_image=local_drift_image(),
             fault_injection=True,
+            store_restart=local_store_restart,
         )
     return PodStack(kube, work_dir, images=images())
