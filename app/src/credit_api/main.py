@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        # What start-up made (modules, the model, FastAPI's routes) lives as long as the
+        # process: out of the collector's reach, a full collection scans only what requests
+        # made (start-up's garbage is collected first, or freezing would keep it).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
