@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from demo import cluster, traffic
+from demo import cluster
 from demo.driftrun import container_run_from_job
 from demo.portforward import PortForward
 from demo.stack import (
@@ -30,11 +30,9 @@ from demo.stack import (
     MONITORING_NAMESPACE,
     STORE_SECRET,
     TEST_SIZED_SPEC,
+    ClusterSteps,
     DriftRun,
     Say,
-    scrape_configs,
-    wait_prediction_log_written,
-    write_namespace_rules,
 )
 from localkube.kube import Kube
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
@@ -252,7 +250,7 @@ class PodOperator:
         self.forward.stop()
 
 
-class PodStack:
+class PodStack(ClusterSteps):
     """Start, drive and tear down the product on a real cluster. Every step is idempotent.
 
     Use a cluster of its own: installing starts from a clean slate, removing the monitors, the
@@ -303,22 +301,6 @@ class PodStack:
         cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
         return self.wait_monitor_ready()
 
-    def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
-        return cluster.wait_for(
-            self.kube,
-            "modelmonitor",
-            name,
-            APP_NAMESPACE,
-            until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
-            timeout=timeout,
-        )
-
-    def monitor(self, name: str = MONITOR) -> dict[str, Any] | None:
-        return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
-
-    def prometheus_rule(self) -> dict[str, Any]:
-        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
-
     # --- the pods, reached through port-forwards -----------------------------------------
 
     def start_api(self) -> PodApi:
@@ -360,37 +342,7 @@ class PodStack:
         )
         return self.operator
 
-    def refresh_rules(self) -> None:
-        """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
-        assert self.prometheus is not None
-        write_namespace_rules(self.kube, self.work_dir / "rules.yml")
-        self.prometheus.reload()
-
-    def start_observability(self) -> PrometheusServer:
-        """Alertmanager (to a webhook here) and Prometheus scraping the pods' port-forwards."""
-        api, operator = self.start_api(), self.start_operator()
-        self.webhook = self.webhook or WebhookReceiver().start()
-        if self.alertmanager is None:
-            self.alertmanager = AlertmanagerServer(self.webhook.url)
-            self.alertmanager.start()
-        if self.prometheus is None:
-            rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
-            self.prometheus = PrometheusServer(
-                scrape_configs(api.port, operator.metrics_port),
-                [rules],
-                alertmanager_url=self.alertmanager.url,
-            )
-            self.prometheus.start()
-        return self.prometheus
-
     # --- traffic and drift runs ------------------------------------------------------------
-
-    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
-        batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
-        return traffic.send(self.start_api().url, batch)
-
-    def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
-        wait_prediction_log_written(self.start_api().url, expected, timeout)
 
     def restart_store(self, down_for: float) -> None:
         """Delete the PostgreSQL pod; its StatefulSet starts a new one on the same volume.

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -80,7 +80,93 @@ class DriftRun:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-class LocalStack:
+class _Endpoint(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+class _MetricsEndpoint(Protocol):
+    @property
+    def metrics_port(self) -> int: ...
+
+
+class ClusterSteps:
+    """The steps both stacks take the same way: the monitor through the Kubernetes API,
+    Prometheus and Alertmanager on this machine, traffic through the API's local URL.
+
+    Subclasses start the API and the operator (as processes or as reachable pods).
+    """
+
+    kube: Kube
+    work_dir: Path
+    say: Say
+    prometheus: PrometheusServer | None
+    alertmanager: AlertmanagerServer | None
+    webhook: WebhookReceiver | None
+
+    def start_api(self) -> _Endpoint:
+        raise NotImplementedError
+
+    def start_operator(self) -> _MetricsEndpoint:
+        raise NotImplementedError
+
+    def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
+        return cluster.wait_for(
+            self.kube,
+            "modelmonitor",
+            name,
+            APP_NAMESPACE,
+            until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
+            timeout=timeout,
+        )
+
+    def monitor(self, name: str = MONITOR) -> dict[str, Any] | None:
+        return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
+
+    def prometheus_rule(self) -> dict[str, Any]:
+        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
+
+    def refresh_rules(self) -> None:
+        """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
+        assert self.prometheus is not None
+        write_namespace_rules(self.kube, self.work_dir / "rules.yml")
+        self.prometheus.reload()
+
+    def start_observability(self) -> PrometheusServer:
+        """Alertmanager (to a webhook here) and Prometheus with the operator's rules."""
+        api, operator = self.start_api(), self.start_operator()
+        self.webhook = self.webhook or WebhookReceiver().start()
+        if self.alertmanager is None:
+            self.alertmanager = AlertmanagerServer(self.webhook.url)
+            self.alertmanager.start()
+        if self.prometheus is None:
+            rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
+            self.prometheus = PrometheusServer(
+                scrape_configs(api.port, operator.metrics_port),
+                [rules],
+                alertmanager_url=self.alertmanager.url,
+            )
+            self.prometheus.start()
+            self.say(
+                f"Prometheus at {self.prometheus.url}, Alertmanager at {self.alertmanager.url}"
+            )
+        return self.prometheus
+
+    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
+        api = self.start_api()
+        batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
+        self.say(f"sending {count} {'drifted' if drifted else 'normal'} applications")
+        return traffic.send(api.url, batch)
+
+    def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
+        """Until the API's writer has written `expected` records (its own counter says so)."""
+        wait_prediction_log_written(self.start_api().url, expected, timeout)
+
+
+class LocalStack(ClusterSteps):
     """Start, drive and tear down the product on this machine. Every step is idempotent."""
 
     def __init__(
@@ -162,22 +248,6 @@ class LocalStack:
         cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
         return self.wait_monitor_ready()
 
-    def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
-        return cluster.wait_for(
-            self.kube,
-            "modelmonitor",
-            name,
-            APP_NAMESPACE,
-            until=lambda mm: (cluster.condition(mm, "Ready") or {}).get("status") == "True",
-            timeout=timeout,
-        )
-
-    def monitor(self, name: str = MONITOR) -> dict[str, Any] | None:
-        return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
-
-    def prometheus_rule(self) -> dict[str, Any]:
-        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
-
     # --- processes -----------------------------------------------------------------------
 
     def start_api(self) -> CreditApi:
@@ -214,43 +284,7 @@ class LocalStack:
             self.operator = None
         return self.start_operator()
 
-    def refresh_rules(self) -> None:
-        """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
-        assert self.prometheus is not None
-        write_namespace_rules(self.kube, self.work_dir / "rules.yml")
-        self.prometheus.reload()
-
-    def start_observability(self) -> PrometheusServer:
-        """Alertmanager (to a webhook here) and Prometheus with the operator's rules."""
-        api, operator = self.start_api(), self.start_operator()
-        self.webhook = self.webhook or WebhookReceiver().start()
-        if self.alertmanager is None:
-            self.alertmanager = AlertmanagerServer(self.webhook.url)
-            self.alertmanager.start()
-        if self.prometheus is None:
-            rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
-            self.prometheus = PrometheusServer(
-                scrape_configs(api.port, operator.metrics_port),
-                [rules],
-                alertmanager_url=self.alertmanager.url,
-            )
-            self.prometheus.start()
-            self.say(
-                f"Prometheus at {self.prometheus.url}, Alertmanager at {self.alertmanager.url}"
-            )
-        return self.prometheus
-
     # --- traffic and drift runs ------------------------------------------------------------
-
-    def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
-        api = self.start_api()
-        batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
-        self.say(f"sending {count} {'drifted' if drifted else 'normal'} applications")
-        return traffic.send(api.url, batch)
-
-    def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
-        """Until the API's writer has written `expected` records (its own counter says so)."""
-        wait_prediction_log_written(self.start_api().url, expected, timeout)
 
     def restart_store(self, down_for: float) -> None:
         """Stop the prediction store, keep it down for `down_for` seconds, start it again."""
