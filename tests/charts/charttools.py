@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
 CHART_NAMES = ("credit-api", "monitoring")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def unavailable(message: str) -> NoReturn:
-    """A missing tool fails the test in CI and skips it elsewhere, saying what is missing."""
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-    raise AssertionError("unreachable")
 
 
 def ci_values_files(chart: str) -> list[Path]:

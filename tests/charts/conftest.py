@@ -12,7 +12,9 @@ import pytest
 # does not put test folders on sys.path).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from charttools import Helm, unavailable
+from charttools import Helm
+
+from localservers.pytest_plugin import unavailable
 
 
 @pytest.fixture(scope="session")

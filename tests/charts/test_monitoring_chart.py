@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from charttools import CHARTS, REPO, Helm, HelmError, find, kinds, unavailable
+from charttools import CHARTS, REPO, Helm, HelmError, find, kinds
+
+from localservers.pytest_plugin import unavailable
 
 CHART = "monitoring"
 CRD_SOURCE = REPO / "manifests" / "crds"

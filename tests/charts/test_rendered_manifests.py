@@ -21,9 +21,10 @@ from charttools import (
     chart_variants,
     kubernetes_version,
     load_yaml,
-    unavailable,
     variant_id,
 )
+
+from localservers.pytest_plugin import unavailable
 
 VARIANTS = chart_variants()
 

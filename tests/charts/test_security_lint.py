@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charttools import Helm, chart_variants, unavailable, variant_id
+from charttools import Helm, chart_variants, variant_id
+
+from localservers.pytest_plugin import unavailable
 
 pytestmark = pytest.mark.slow
 

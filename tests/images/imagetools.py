@@ -8,9 +8,10 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+
+from localservers.pytest_plugin import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = (
@@ -31,18 +32,6 @@ PODMAN_RUN_FLAGS = (
     "--ulimit",
     "nproc=1024:1024",
 )
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def unavailable(message: str) -> NoReturn:
-    """A missing tool fails the test in CI and skips it elsewhere, saying what is missing."""
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-    raise AssertionError("unreachable")
 
 
 def require_podman() -> str:

@@ -10,7 +10,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -20,7 +20,14 @@ from localservers.prometheus import AlertmanagerServer, PrometheusServer
 
 
 def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def unavailable(message: str) -> NoReturn:
+    """A missing tool fails the test in CI and skips it elsewhere, saying what is missing."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 def require_binary(name: str) -> Path:
@@ -28,9 +35,7 @@ def require_binary(name: str) -> Path:
     try:
         return binaries.require(name)
     except binaries.BinaryMissingError as error:
-        if in_ci():
-            pytest.fail(str(error), pytrace=False)
-        pytest.skip(str(error))
+        unavailable(str(error))
 
 
 @pytest.fixture(scope="session")
