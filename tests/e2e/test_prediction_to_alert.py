@@ -236,16 +236,12 @@ def test_an_error_burst_pages_and_recovery_resolves_it(stack: Stack) -> None:
 
 def _keep_sending(stack: Stack, until: Any, timeout: float = 300) -> dict[int, int]:
     """One prediction at a time (about 10/s) until `until()` holds; the status counts."""
-    assert stack.api is not None
-    application = normal_traffic(1, seed=7)[0]
-    statuses: dict[int, int] = {}
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=stack.api.url, timeout=10) as client:
+    with _steady_traffic(stack.start_api().url, pause=0.1, seed=7) as statuses:
         while not until():
             assert time.monotonic() < deadline, f"gave up after {timeout:.0f}s: {statuses}"
-            code = client.post("/api/v1/predict", json=application).status_code
-            statuses[code] = statuses.get(code, 0) + 1
             time.sleep(0.1)
+    assert 0 not in statuses, f"requests without a response: {statuses}"
     return statuses
 
 
@@ -276,14 +272,15 @@ def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
 
 
 @contextmanager
-def _steady_traffic(api_url: str) -> Iterator[dict[int, int]]:
-    """One prediction after another from a thread while the body runs; the status counts.
-
-    A request that gets no response at all counts under status 0.
+def _steady_traffic(
+    api_url: str, *, pause: float = 0.01, seed: int = 11
+) -> Iterator[dict[int, int]]:
+    """One prediction after another (`pause` apart) from a thread while the body runs; the
+    status counts. A request that gets no response at all counts under status 0.
     """
     statuses: dict[int, int] = {}
     stop = threading.Event()
-    application = normal_traffic(1, seed=11)[0]
+    application = normal_traffic(1, seed=seed)[0]
 
     def send() -> None:
         with httpx.Client(base_url=api_url, timeout=10) as client:
@@ -293,7 +290,7 @@ def _steady_traffic(api_url: str) -> Iterator[dict[int, int]]:
                 except httpx.HTTPError:
                     code = 0
                 statuses[code] = statuses.get(code, 0) + 1
-                time.sleep(0.01)
+                time.sleep(pause)
 
     sender = threading.Thread(target=send, name="steady-traffic")
     sender.start()
