@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 import pandas as pd
-import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from credit_api.bundle import save_bundle
@@ -42,7 +41,7 @@ from credit_api.training import train
 from localservers.binaries import require
 from localservers.ports import free_port
 from localservers.postgres import PostgresServer
-from prediction_store import create_store_engine, predictions, upgrade
+from prediction_store import count_predictions, create_store_engine, upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
 TARGET_VS_BARE = 0.85
@@ -166,16 +165,6 @@ def scraped_predictions(port: int) -> int:
             if sample.name == "credit_api_predictions_total"
         )
     )
-
-
-def count_predictions(url: str) -> int:
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as connection:
-            query = sa.select(sa.func.count()).select_from(predictions)
-            return int(connection.execute(query).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from imagetools import PODMAN_RUN_FLAGS, REPO, free_port, podman
 
+from demo.cluster import image_values
 from localkube.kube import Kube
 from localkube.waiting import wait_for
 
@@ -109,12 +110,7 @@ def test_operator_image_reconciles_the_example_monitor(
                     "metricsPort": metrics_port,
                     "healthPort": health_port,
                 },
-                "driftJob": {
-                    "image": {
-                        "repository": images["drift"].rsplit(":", 1)[0],
-                        "tag": images["drift"].rsplit(":", 1)[1],
-                    }
-                },
+                "driftJob": {"image": image_values(images["drift"])},
             },
         )
         deployment = next(

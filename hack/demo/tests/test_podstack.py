@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from demo.cluster import image_values, split_image
 from demo.podstack import (
     FaultInjectionUnavailableError,
     Images,
@@ -16,12 +17,10 @@ from demo.podstack import (
     container_port,
     drift_result,
     first_scheduled_job,
-    image_values,
     images_from_env,
     job_finished,
     last_run_pod,
     ready_pods,
-    split_image,
     terminated_state,
     utc_timestamp,
 )

@@ -2,7 +2,13 @@
 
 from prediction_store.engine import create_store_engine, normalise_url
 from prediction_store.migrate import current_revision, head_revision, upgrade
-from prediction_store.queries import count_window, feature_columns, select_reference, select_window
+from prediction_store.queries import (
+    count_predictions,
+    count_window,
+    feature_columns,
+    select_reference,
+    select_window,
+)
 from prediction_store.registry import (
     FeatureKind,
     FeatureSpec,
@@ -18,6 +24,7 @@ __all__ = [
     "FeatureSpec",
     "ModelRegistration",
     "RegisteredModel",
+    "count_predictions",
     "count_window",
     "create_store_engine",
     "current_revision",

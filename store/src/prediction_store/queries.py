@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from prediction_store.engine import create_store_engine
 from prediction_store.registry import FeatureSpec
 from prediction_store.schema import predictions, reference_rows
 
@@ -68,6 +69,17 @@ def count_window(
         .select_from(predictions)
         .where(*window_filter(model, version, start, end))
     )
+
+
+def count_predictions(url: str) -> int:
+    """Every prediction row in the store at `url`, through a short-lived engine (checks, tools)."""
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(sa.func.count()).select_from(predictions)
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def select_window(

@@ -21,6 +21,19 @@ CHARTS = REPO_ROOT / "charts"
 EXAMPLE_MONITOR = REPO_ROOT / "manifests" / "examples" / "credit-score-monitor.yaml"
 
 
+def split_image(reference: str) -> tuple[str, str]:
+    """`repository:tag` as the charts' image values take it (a digest has no place there)."""
+    repository, colon, tag = reference.rpartition(":")
+    if "@" in reference or not colon or not repository or "/" in tag:
+        raise ValueError(f"{reference!r} is not repository:tag")
+    return repository, tag
+
+
+def image_values(reference: str) -> dict[str, str]:
+    repository, tag = split_image(reference)
+    return {"repository": repository, "tag": tag}
+
+
 def helm(kube: Kube, *args: str, timeout: float = 300) -> str:
     """Run the pinned helm against the cluster; a failure raises with helm's own message."""
     command = [str(helm_binary()), f"--kubeconfig={kube.kubeconfig}", *args]

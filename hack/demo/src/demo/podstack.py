@@ -35,8 +35,6 @@ from demo.stack import (
     Say,
 )
 from localkube.kube import Kube
-from localservers.prometheus import AlertmanagerServer, PrometheusServer
-from localservers.webhook import WebhookReceiver
 
 IMAGES_ENV = "E2E_IMAGES"
 DEFAULT_IMAGES_FILE = cluster.REPO_ROOT / "build" / "images.json"
@@ -88,19 +86,6 @@ def images_from_env(environ: Mapping[str, str] = os.environ) -> Images:
             f"into the cluster, or set {IMAGES_ENV} to a file of the same shape (docs/kind.md)"
         )
     return images_from_json(path.read_text())
-
-
-def split_image(reference: str) -> tuple[str, str]:
-    """`repository:tag` as the charts' image values take it (a digest has no place there)."""
-    repository, colon, tag = reference.rpartition(":")
-    if "@" in reference or not colon or not repository or "/" in tag:
-        raise ValueError(f"{reference!r} is not repository:tag")
-    return repository, tag
-
-
-def image_values(reference: str) -> dict[str, str]:
-    repository, tag = split_image(reference)
-    return {"repository": repository, "tag": tag}
 
 
 def ready_pods(pods: Mapping[str, Any]) -> list[str]:
@@ -260,16 +245,10 @@ class PodStack(ClusterSteps):
     def __init__(
         self, kube: Kube, work_dir: Path, *, images: Images, say: Say = lambda _: None
     ) -> None:
-        self.kube = kube
-        self.work_dir = work_dir
+        super().__init__(kube, work_dir, say)
         self.images = images
-        self.say = say
-        self._jobs_run: set[str] = set()
         self.api: PodApi | None = None
         self.operator: PodOperator | None = None
-        self.prometheus: PrometheusServer | None = None
-        self.alertmanager: AlertmanagerServer | None = None
-        self.webhook: WebhookReceiver | None = None
 
     # --- the Kubernetes side -------------------------------------------------------------
 
@@ -282,8 +261,8 @@ class PodStack(ClusterSteps):
             "monitoring",
             MONITORING_NAMESPACE,
             {
-                "operator": {"image": image_values(self.images.operator)},
-                "driftJob": {"image": image_values(self.images.drift)},
+                "operator": {"image": cluster.image_values(self.images.operator)},
+                "driftJob": {"image": cluster.image_values(self.images.drift)},
             },
         )
         self.say(f"helm install credit-api charts/credit-api ({self.images.credit_api})")
@@ -293,7 +272,7 @@ class PodStack(ClusterSteps):
             "credit-api",
             "credit-api",
             APP_NAMESPACE,
-            {"image": image_values(self.images.credit_api), "replicaCount": 1},
+            {"image": cluster.image_values(self.images.credit_api), "replicaCount": 1},
         )
         cluster.apply(self.kube, _reports_claim(), APP_NAMESPACE)
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
-import sqlalchemy as sa
 import yaml
 
 from demo import cluster, traffic
@@ -38,7 +37,7 @@ from demo.services import CreditApi, Operator
 from localkube.kube import Kube
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
 from localservers.webhook import WebhookReceiver
-from prediction_store import create_store_engine, predictions
+from prediction_store import count_predictions
 
 APP_NAMESPACE = "credit"
 MONITORING_NAMESPACE = "monitoring"
@@ -100,12 +99,14 @@ class ClusterSteps:
     Subclasses start the API and the operator (as processes or as reachable pods).
     """
 
-    kube: Kube
-    work_dir: Path
-    say: Say
-    prometheus: PrometheusServer | None
-    alertmanager: AlertmanagerServer | None
-    webhook: WebhookReceiver | None
+    def __init__(self, kube: Kube, work_dir: Path, say: Say) -> None:
+        self.kube = kube
+        self.work_dir = work_dir
+        self.say = say
+        self._jobs_run: set[str] = set()
+        self.prometheus: PrometheusServer | None = None
+        self.alertmanager: AlertmanagerServer | None = None
+        self.webhook: WebhookReceiver | None = None
 
     def start_api(self) -> _Endpoint:
         raise NotImplementedError
@@ -185,20 +186,14 @@ class LocalStack(ClusterSteps):
         with podman. `fault_injection`: serve the API with the fault switch (demo.faults).
         `store_restart(down_for)`: stop the database behind `database_url` for that many
         seconds and start it again (only the store-restart step needs it)."""
-        self.kube = kube
-        self.work_dir = work_dir
+        super().__init__(kube, work_dir, say)
         self.database_url = database_url or f"sqlite:///{work_dir / 'predictions.db'}"
-        self.say = say
         self.drift_runner = drift_runner
         self.drift_image = drift_image
         self.fault_file = work_dir / "fault" if fault_injection else None
         self._store_restart = store_restart
-        self._jobs_run: set[str] = set()
         self.api: CreditApi | None = None
         self.operator: Operator | None = None
-        self.prometheus: PrometheusServer | None = None
-        self.alertmanager: AlertmanagerServer | None = None
-        self.webhook: WebhookReceiver | None = None
 
     # --- the Kubernetes side -------------------------------------------------------------
 
@@ -206,8 +201,7 @@ class LocalStack(ClusterSteps):
         self.say("helm install monitoring charts/monitoring (the operator, its CRD and RBAC)")
         values: dict[str, Any] = {}
         if self.drift_image is not None:
-            repository, tag = self.drift_image.rsplit(":", 1)
-            values["driftJob"] = {"image": {"repository": repository, "tag": tag}}
+            values["driftJob"] = {"image": cluster.image_values(self.drift_image)}
         cluster.install_chart(self.kube, "monitoring", "monitoring", MONITORING_NAMESPACE, values)
         self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
         self.say(f"Secret {STORE_SECRET}: the prediction store's URL ({self.database_url})")
@@ -295,13 +289,7 @@ class LocalStack(ClusterSteps):
 
     def stored_predictions(self) -> int:
         """How many prediction records the store holds (counted in the database itself)."""
-        engine = create_store_engine(self.database_url)
-        try:
-            with engine.connect() as connection:
-                query = sa.select(sa.func.count()).select_from(predictions)
-                return int(connection.execute(query).scalar_one())
-        finally:
-            engine.dispose()
+        return count_predictions(self.database_url)
 
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = MONITOR) -> DriftRun:
         """Run the drift job from a Job of the operator's CronJob, as a kubelet would.
