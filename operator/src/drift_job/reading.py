@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ class CurrentWindow:
 
 def load_model(engine: sa.Engine, name: str, version: str | None) -> RegisteredModel:
     """The registered model version (the latest when version is None)."""
+    _require_sqlite_file(engine)
     with store_errors():
         model = get_model(engine, name, version)
     if model is None:
@@ -117,6 +119,18 @@ def _typed(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFrame:
         else:
             frame[spec.name] = column.astype(object).where(column.isna(), column.astype(str))
     return frame
+
+
+def _require_sqlite_file(engine: sa.Engine) -> None:
+    """SQLite would create a missing file and then find no tables: say what is wrong instead."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if not database.startswith("file:") and not Path(database).exists():
+        raise StoreUnavailableError(
+            f"the SQLite store {database} does not exist; credit-api creates it when it starts "
+            "(is --store-url the API's CREDIT_API_DATABASE_URL?)"
+        )
 
 
 @contextmanager

@@ -188,6 +188,21 @@ def test_an_unreachable_store_exits_4(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "Traceback" not in err
 
 
+def test_a_missing_sqlite_file_is_named_and_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store.db"
+    code = main(["--store-url", f"sqlite:///{store}", "--model", MODEL, "--retries", "0"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert err.strip().splitlines()[-1] == (
+        f"drift-job: StoreUnavailable: store unavailable: the SQLite store {store} does not "
+        "exist; credit-api creates it when it starts (is --store-url the API's "
+        "CREDIT_API_DATABASE_URL?)"
+    )
+    assert not store.exists()
+
+
 def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
     """The console script the CronJob runs: no traceback, the contract's exit code."""
     script = Path(sys.executable).parent / "drift-job"
