@@ -265,10 +265,26 @@ def test_operator_rules_pass_promtool(defaults: list[dict[str, Any]], tmp_path: 
 
 def test_report_volume_is_optional(defaults: list[dict[str, Any]], helm: Helm) -> None:
     assert "PersistentVolumeClaim" not in kinds(defaults)
-    objects = helm.template(CHART, {"reports": {"persistence": {"enabled": True, "size": "5Gi"}}})
+    objects = helm.template(
+        CHART,
+        {"reports": {"persistence": {"enabled": True, "size": "5Gi"}}},
+        namespace="monitoring",
+    )
     claim = find(objects, "PersistentVolumeClaim", "drift-reports")
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert claim["metadata"]["labels"]["app.kubernetes.io/component"] == "reports"
+    assert claim["metadata"]["namespace"] == "monitoring"  # the release namespace by default
+
+
+def test_report_claims_are_created_where_the_monitors_run(helm: Helm) -> None:
+    """A drift CronJob runs in its monitor's namespace and can only mount a claim from there."""
+    persistence = {"enabled": True, "namespaces": ["credit", "fraud"]}
+    objects = helm.template(CHART, {"reports": {"persistence": persistence}})
+    claims = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert sorted((c["metadata"]["namespace"], c["metadata"]["name"]) for c in claims) == [
+        ("credit", "drift-reports"),
+        ("fraud", "drift-reports"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -280,6 +296,7 @@ def test_report_volume_is_optional(defaults: list[dict[str, Any]], helm: Helm) -
         ({"kubePrometheusStack": {"dashboardLabel": {"grafana_dashboard": 1}}}, "dashboardLabel"),
         ({"driftJob": {"image": {"pullPolicy": "Sometimes"}}}, "pullPolicy"),
         ({"crds": {"install": "yes"}}, "install"),
+        ({"reports": {"persistence": {"namespaces": ["Credit"]}}}, "namespaces"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_types(
