@@ -57,6 +57,25 @@ def defaults(helm: Helm) -> list[dict[str, Any]]:
     return helm.template(CHART, namespace="monitoring")
 
 
+def test_every_object_carries_the_recommended_labels(helm: Helm) -> None:
+    """Every object, in the defaults and in the variant that renders the most of them."""
+    namespaced = CHARTS / CHART / "ci" / "namespaced-values.yaml"
+    objects = helm.template(CHART, namespace="monitoring") + helm.template(
+        CHART, namespace="monitoring", values_file=namespaced
+    )
+    for obj in objects:
+        labels = obj["metadata"].get("labels", {})
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        # The CRD keeps the name of its source in manifests/crds (it names the resource type).
+        name = "modelmonitor" if obj["kind"] == "CustomResourceDefinition" else "monitoring"
+        assert labels.get("app.kubernetes.io/name") == name, where
+        assert labels.get("app.kubernetes.io/instance") == "monitoring", where
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm", where
+        assert labels.get("app.kubernetes.io/version") == "0.1.0", where
+        assert labels.get("helm.sh/chart") == "monitoring-0.1.0", where
+        assert labels.get("app.kubernetes.io/component") in {"operator", "reports", "crd"}, where
+
+
 def permissions(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
