@@ -13,10 +13,13 @@ import base64
 import contextlib
 import json
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from charttools import CHARTS, REPO, Helm
 from kubernetes import client
 from pyhelm3 import Client
@@ -80,7 +83,7 @@ def crd_restored_afterwards(kube: Kube) -> Iterator[bool]:
 
 
 def test_charts_install_upgrade_and_uninstall(
-    kube: Kube, kube_namespace: str, helm_client: Client
+    kube: Kube, kube_namespace: str, helm_client: Client, tmp_path: Path
 ) -> None:
     namespace = kube_namespace
     # ClusterRoles and their bindings are named after the release: unique per test run.
@@ -221,7 +224,26 @@ def test_charts_install_upgrade_and_uninstall(
         apps = client.AppsV1Api(kube.api_client)
         assert apps.read_namespaced_deployment("credit-api", namespace).spec.replicas == 3
 
-        # Upgrade of the monitoring chart to namespaced RBAC: bindings follow the values.
+        # Upgrade with a new field in the CRD: the cluster serves it (Helm never upgrades crds/,
+        # which is why the chart applies the CRD as a template).
+        probe_monitor = EXAMPLE.read_text().replace("spec:", "spec:\n  upgradeProbe: seen", 1)
+        dry_run = ("apply", "-n", namespace, "--dry-run=server", "-f", "-")
+        assert kube.kubectl(*dry_run, check=False, input=probe_monitor).returncode != 0
+        upgraded = run(
+            helm_client.install_or_upgrade_release(
+                monitoring_release,
+                run(helm_client.get_chart(chart_with_new_crd_field(tmp_path, "upgradeProbe"))),
+                {},
+                namespace=namespace,
+                wait=False,
+            )
+        )
+        assert upgraded.revision == 2
+        assert "upgradeProbe" in served_spec_fields(kube)
+        kube.kubectl(*dry_run, input=probe_monitor)
+
+        # Upgrade back to this chart, with namespaced RBAC: the CRD is the source again and the
+        # bindings follow the values.
         upgraded = run(
             helm_client.install_or_upgrade_release(
                 monitoring_release,
@@ -231,7 +253,8 @@ def test_charts_install_upgrade_and_uninstall(
                 wait=False,
             )
         )
-        assert upgraded.revision == 2
+        assert upgraded.revision == 3
+        assert "upgradeProbe" not in served_spec_fields(kube)
         assert can_i(kube, operator_account, "watch", "modelmonitors", "-n", namespace)
         assert not can_i(kube, operator_account, "watch", "modelmonitors", "-n", "default")
 
@@ -253,6 +276,25 @@ def test_charts_install_upgrade_and_uninstall(
         assert get_json(kube, "-n", namespace, "modelmonitor", "credit-score")
         assert read_secret(core, namespace, "credit-api-db", "password") == password
         assert not can_i(kube, operator_account, "watch", "modelmonitors", "-n", namespace)
+
+
+def chart_with_new_crd_field(work: Path, field: str) -> Path:
+    """A copy of the monitoring chart whose ModelMonitor CRD has one more optional spec field."""
+    chart = work / "monitoring"
+    shutil.copytree(CHARTS / "monitoring", chart)
+    for path in (chart / "files" / "crds").glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            spec["properties"][field] = {"type": "string"}
+        path.write_text(yaml.safe_dump(crd))
+    return chart
+
+
+def served_spec_fields(kube: Kube) -> set[str]:
+    versions = get_json(kube, "crd", CRD)["spec"]["versions"]
+    served = next(v for v in versions if v["served"] and v["storage"])
+    return set(served["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"])
 
 
 def read_secret(core: client.CoreV1Api, namespace: str, name: str, key: str) -> str:
