@@ -207,6 +207,34 @@ def test_bundled_postgresql_creates_the_secret_the_example_monitor_reads(
     assert env["CREDIT_API_PORT"] == "8000"
 
 
+def test_a_given_postgresql_password_is_used_as_is(
+    defaults: list[dict[str, Any]], helm: Helm
+) -> None:
+    """What the Tiltfile passes: `helm template` cannot look up the stored password."""
+    password = "Stored0Password1From2The3Cluster"
+    objects = helm.template(CHART, {"postgresql": {"password": password}})
+    secret = find(objects, "Secret", "credit-api-db")
+    assert decode(secret, "password") == password
+    assert decode(secret, "dsn") == (
+        f"postgresql+psycopg://credit:{password}@credit-api-postgresql.credit.svc:5432/credit"
+    )
+    # Passing the stored password (Tilt does from its second run on) does not roll the pods.
+    annotations = find(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    default = find(defaults, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum/database"] == default["checksum/database"]
+
+
+def test_without_a_postgresql_password_each_render_generates_a_new_one(
+    defaults: list[dict[str, Any]], helm: Helm
+) -> None:
+    first = decode(find(defaults, "Secret", "credit-api-db"), "password")
+    second = decode(find(helm.template(CHART), "Secret", "credit-api-db"), "password")
+    assert len(first) == len(second) == 32
+    assert first.isalnum()
+    assert second.isalnum()
+    assert first != second
+
+
 def test_bundled_postgresql_is_a_stateful_set_with_a_volume_claim(
     defaults: list[dict[str, Any]],
 ) -> None:
@@ -261,6 +289,8 @@ def test_without_any_database_the_api_falls_back_to_sqlite_in_tmp(helm: Helm) ->
         ({"postgresql": {"persistence": {"size": "lots"}}}, "size"),
         ({"serviceMonitor": {"interval": "30 seconds"}}, "interval"),
         ({"networkPolicy": {"monitoringNamespace": "Monitoring!"}}, "monitoringNamespace"),
+        ({"postgresql": {"password": 12345}}, "password"),
+        ({"postgresql": {"pasword": "x"}}, "pasword"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_types(

@@ -82,11 +82,16 @@ app.kubernetes.io/component: database
 {{- end }}
 
 {{/*
-The database password: the one already stored in the release's Secret when it exists (so an
-upgrade keeps the password PostgreSQL was initialised with), else a new random one. `lookup`
-returns nothing under `helm template` and `--dry-run`, where a random value is harmless.
+The database password: postgresql.password when set; else the one already stored in the
+release's Secret when it exists (so an upgrade keeps the password PostgreSQL was initialised
+with), else a new random one. `lookup` returns nothing under `helm template` and `--dry-run`:
+a renderer that applies the output again and again (Tilt) must pass the stored password in
+postgresql.password.
 */}}
 {{- define "credit-api.postgresql.password" -}}
+{{- if .Values.postgresql.password }}
+{{- .Values.postgresql.password }}
+{{- else }}
 {{- $existing := lookup "v1" "Secret" .Release.Namespace .Values.database.secretName }}
 {{- if and $existing $existing.data (hasKey $existing.data "password") }}
 {{- index $existing.data "password" | b64dec }}
@@ -94,11 +99,13 @@ returns nothing under `helm template` and `--dry-run`, where a random value is h
 {{- randAlphaNum 32 }}
 {{- end }}
 {{- end }}
+{{- end }}
 
 {{/*
 What the pods' database settings depend on, hashed into a pod annotation so that changing them
-rolls the pods. The generated password is left out: it never changes once created.
+rolls the pods. The password is left out: generated, it never changes once created, and passed
+in (Tilt passes the stored one from its second run on) it must not roll the pods either.
 */}}
 {{- define "credit-api.databaseChecksum" -}}
-{{- dict "database" .Values.database "postgresql" (omit .Values.postgresql "resources" "nodeSelector" "tolerations" "affinity") | toJson | sha256sum }}
+{{- dict "database" .Values.database "postgresql" (omit .Values.postgresql "password" "resources" "nodeSelector" "tolerations" "affinity") | toJson | sha256sum }}
 {{- end }}
