@@ -176,8 +176,25 @@ def test_tiltfile_loads_the_tilt_extensions_it_uses(tilt: TiltRecord) -> None:
 def test_only_kind_contexts_are_allowed(tilt: TiltRecord, helm: Helm) -> None:
     assert tilt.allowed_contexts
     assert all(context.startswith("kind-") for context in tilt.allowed_contexts)
-    with pytest.raises(EvalError, match="only deploys to kind clusters"):
+    with pytest.raises(EvalError, match="gke_prod_europe-west1_credit"):
         evaluate(helm, context="gke_prod_europe-west1_credit")
+
+
+def test_a_kind_context_outside_the_allowed_list_is_refused(helm: Helm) -> None:
+    """Tilt itself accepts every local cluster, any kind context among them."""
+    with pytest.raises(EvalError) as refused:
+        evaluate(helm, context="kind-someother")
+    assert "kind-someother" in str(refused.value)
+    assert "kind-credit-monitoring" in str(refused.value)
+
+
+def test_a_remote_context_added_to_the_allowed_list_is_still_refused(helm: Helm) -> None:
+    remote = "gke_prod_europe-west1_credit"
+    settings = {"allowed_contexts": ["kind-credit-monitoring", remote]}
+    with pytest.raises(EvalError) as refused:
+        evaluate(helm, context=remote, settings=settings)
+    assert remote in str(refused.value)
+    assert "kind clusters" in str(refused.value)
 
 
 def test_kube_prometheus_stack_comes_from_its_helm_repository(tilt: TiltRecord) -> None:
@@ -313,6 +330,23 @@ def test_settings_file_overrides_the_defaults(helm: Helm) -> None:
     record = evaluate(helm, settings=example)
     assert record.resources["credit-api"]["port_forwards"] == ["18000:8000"]
     assert "--rows 1200" in record.resources["traffic"]["cmd"]
+
+
+def test_partial_nested_settings_keep_the_other_defaults(helm: Helm) -> None:
+    settings = {
+        "port_forwards": {"api": 18000},
+        "kube_prometheus_stack": {"version": "80.0.0"},
+        "traffic": {"drifted_rows": 50},
+    }
+    record = evaluate(helm, settings=settings)
+    assert record.resources["credit-api"]["port_forwards"] == ["18000:8000"]
+    assert "3000:80" in record.resources["grafana"]["serve_cmd"]
+    assert "9093:9093" in record.resources["alertmanager"]["serve_cmd"]
+    stack = record.resources["kube-prometheus-stack"]
+    assert "--version=80.0.0" in stack["flags"]
+    assert stack["namespace"] == "monitoring"
+    assert "--rows 600" in record.resources["traffic"]["cmd"]
+    assert "--rows 50" in record.resources["drifted-traffic"]["cmd"]
 
 
 def test_make_dev_cluster_is_the_context_the_tiltfile_allows(tilt: TiltRecord) -> None:
