@@ -316,6 +316,10 @@ def test_report_claims_are_created_where_the_monitors_run(helm: Helm) -> None:
         ({"driftJob": {"image": {"pullPolicy": "Sometimes"}}}, "pullPolicy"),
         ({"crds": {"install": "yes"}}, "install"),
         ({"reports": {"persistence": {"namespaces": ["Credit"]}}}, "namespaces"),
+        ({"operator": {"securityContext": {"readOnlyRootFilesystm": True}}}, "readOnlyRoot"),
+        ({"operator": {"podSecurityContext": {"runAsNonRot": True}}}, "runAsNonRot"),
+        ({"operator": {"extraEnv": [{"name": "A", "valu": "1"}]}}, "valu"),
+        ({"operator": {"tolerations": [{"efect": "NoSchedule"}]}}, "efect"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_types(
