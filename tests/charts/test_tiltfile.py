@@ -277,6 +277,102 @@ def test_every_object_selector_and_dependency_exists(tilt: TiltRecord) -> None:
             assert known, f"resource {name} depends on unknown {dependency}"
 
 
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return dict(spec["template"]["spec"])
+
+
+def object_key(obj: dict[str, Any]) -> str:
+    """Tilt's full object selector, name:kind:namespace, lower-cased."""
+    meta = obj["metadata"]
+    return f"{meta['name']}:{obj['kind']}:{meta.get('namespace', '')}".lower()
+
+
+def needed_config(workload: dict[str, Any]) -> set[str]:
+    """The Secrets and ConfigMaps (as name:kind:namespace) without which the workload's pods
+    cannot start: those referenced by environment variables and volumes, unless optional."""
+    pod = pod_spec(workload)
+    namespace = workload["metadata"].get("namespace", "")
+    needed: set[str] = set()
+
+    def need(kind: str, reference: dict[str, Any] | None, name_key: str = "name") -> None:
+        if reference and not reference.get("optional"):
+            needed.add(f"{reference[name_key]}:{kind}:{namespace}".lower())
+
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        for env in container.get("env", []):
+            need("secret", env.get("valueFrom", {}).get("secretKeyRef"))
+            need("configmap", env.get("valueFrom", {}).get("configMapKeyRef"))
+        for source in container.get("envFrom", []):
+            need("secret", source.get("secretRef"))
+            need("configmap", source.get("configMapRef"))
+    for volume in pod.get("volumes", []):
+        need("secret", volume.get("secret"), name_key="secretName")
+        need("configmap", volume.get("configMap"))
+        for source in volume.get("projected", {}).get("sources", []):
+            need("secret", source.get("secret"))
+            need("configmap", source.get("configMap"))
+    return needed
+
+
+def resource_of_each_object(tilt: TiltRecord) -> dict[str, str]:
+    """The Tilt resource that applies each object, assigned as Tilt does: every workload gets a
+    resource named after it (which k8s_resource(workload) configures), other objects go to the
+    resource whose `objects=` selects them (name:kind[:namespace]), the rest to
+    "uncategorized", which no resource depends on (Tilt moves the Services it can match to the
+    workloads they select instead; no pod needs a Service to start)."""
+    owner: dict[str, str] = {}
+    for obj in tilt.objects:
+        if obj["kind"] in WORKLOAD_KINDS:
+            assert obj["metadata"]["name"] not in owner.values(), f"two workloads {obj}"
+            owner[object_key(obj)] = obj["metadata"]["name"]
+    for name, resource in tilt.resources.items():
+        for wanted in resource.get("objects", []):
+            parts = wanted.lower().split(":")
+            for obj in tilt.objects:
+                key = object_key(obj)
+                if key.split(":")[: len(parts)] == parts:
+                    assert key not in owner, f"{key} is in {owner[key]} and in {name}"
+                    owner[key] = name
+    for obj in tilt.objects:
+        owner.setdefault(object_key(obj), "uncategorized")
+    return owner
+
+
+def dependencies(tilt: TiltRecord, name: str) -> set[str]:
+    """Every resource that `name` waits for, directly or through others."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        for dependency in tilt.resources.get(pending.pop(), {}).get("resource_deps", []):
+            if dependency not in found:
+                found.add(dependency)
+                pending.append(dependency)
+    return found
+
+
+def test_the_secrets_and_config_maps_a_pod_needs_are_applied_before_or_with_it(
+    tilt: TiltRecord,
+) -> None:
+    """A pod whose Secret belongs to a resource that waits for the pod's own resource would
+    never start: on a fresh `tilt up` the PostgreSQL StatefulSet waited for its password Secret,
+    which the API's resource (waiting for PostgreSQL) was to apply."""
+    owner = resource_of_each_object(tilt)
+    workloads = [o for o in tilt.objects if o["kind"] in WORKLOAD_KINDS]
+    assert {"credit-api", "credit-api-postgresql"} <= {o["metadata"]["name"] for o in workloads}
+    for workload in workloads:
+        resource = owner[object_key(workload)]
+        ready = {resource} | dependencies(tilt, resource)
+        for needed in needed_config(workload):
+            assert needed in owner, f"{resource} needs {needed}, which the Tiltfile never applies"
+            assert owner[needed] in ready, (
+                f"{resource} needs {needed}, which resource {owner[needed]} applies, "
+                f"and {resource} does not wait for it (it waits for {sorted(ready - {resource})})"
+            )
+
+
 def test_the_example_monitor_is_deployed_in_the_api_namespace(tilt: TiltRecord) -> None:
     (monitor,) = [o for o in tilt.objects if o["kind"] == "ModelMonitor"]
     api = next(
