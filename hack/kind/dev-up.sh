@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: creates the kind cluster of manifests/kind/cluster.yaml if it is absent, then runs
 # `tilt up` against it (Tiltfile: kube-prometheus-stack, both charts, the example monitor,
-# image builds with live update, port-forwards). Needs docker, kind, kubectl, helm and tilt.
+# image builds with live update, port-forwards). Needs docker, kind, kubectl, helm, tilt and uv.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -11,6 +11,10 @@ missing=()
 for tool in docker kind kubectl helm tilt; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The image wheelhouses are prepared on the host from uv.lock (hack/images/build.sh).
+if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then
+  missing+=("uv")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "make dev needs: ${missing[*]} (see docs/kind.md for how to install them)" >&2
   exit 1
