@@ -9,6 +9,7 @@ stage, resource dependency and object selector the Tiltfile mentions must exist.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -39,8 +40,13 @@ class TiltRecord:
 
 
 def evaluate(
-    helm: Helm, context: str = "kind-credit-monitoring", settings: dict[str, Any] | None = None
+    helm: Helm,
+    context: str = "kind-credit-monitoring",
+    settings: dict[str, Any] | None = None,
+    stored_db_password: str = "",
 ) -> TiltRecord:
+    """The Tiltfile's record for that kube context, with `settings` as .tilt-settings.json and
+    `stored_db_password` as the password in the cluster's database Secret ("": no Secret yet)."""
     record = TiltRecord()
     source = TILTFILE.read_text()
     for match in LOAD.finditer(source):
@@ -101,6 +107,13 @@ def evaluate(
 
     def local(command: str, **_: Any) -> str:
         record.local_commands.append(command)
+        if command.startswith("kubectl "):
+            # The only cluster read: the database Secret's password, decoded by kubectl.
+            assert f"--context {context} " in command, command
+            assert "get secret credit-api-db " in command, command
+            assert "base64decode" in command, command
+            assert "--ignore-not-found" in command, command
+            return stored_db_password
         script = command.split()[1] if command.startswith(("bash ", "python3 ")) else None
         if script:
             exists(script)
@@ -443,6 +456,36 @@ def test_partial_nested_settings_keep_the_other_defaults(helm: Helm) -> None:
     assert stack["namespace"] == "monitoring"
     assert "--rows 600" in record.resources["traffic"]["cmd"]
     assert "--rows 50" in record.resources["drifted-traffic"]["cmd"]
+
+
+def database_secret(record: TiltRecord) -> dict[str, str]:
+    (secret,) = [
+        o
+        for o in record.objects
+        if o["kind"] == "Secret" and o["metadata"]["name"] == "credit-api-db"
+    ]
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def test_the_database_password_already_in_the_cluster_is_kept(helm: Helm) -> None:
+    """`helm template` cannot look up the stored password: without it every Tiltfile run would
+    apply a new one, which PostgreSQL's data volume (initialised with the first) rejects."""
+    stored = "q7ZxAfJ0cLrT2mW9bN4kHs8uYe1dVg6P"
+    secret = database_secret(evaluate(helm, stored_db_password=stored))
+    assert secret["password"] == stored
+    assert f"credit:{stored}@" in secret["dsn"]
+
+
+def test_a_stored_password_reaches_the_chart_unparsed_by_helm_set(helm: Helm) -> None:
+    stored = r"a,b\c{d}=é.f[0]"
+    secret = database_secret(evaluate(helm, stored_db_password=stored))
+    assert secret["password"] == stored
+
+
+def test_without_a_stored_password_the_chart_generates_one(tilt: TiltRecord) -> None:
+    password = database_secret(tilt)["password"]
+    assert len(password) == 32
+    assert password.isalnum()
 
 
 def test_make_dev_cluster_is_the_context_the_tiltfile_allows(tilt: TiltRecord) -> None:
