@@ -291,6 +291,10 @@ def test_without_any_database_the_api_falls_back_to_sqlite_in_tmp(helm: Helm) ->
         ({"networkPolicy": {"monitoringNamespace": "Monitoring!"}}, "monitoringNamespace"),
         ({"postgresql": {"password": 12345}}, "password"),
         ({"postgresql": {"pasword": "x"}}, "pasword"),
+        ({"extraEnv": [{"name": "A", "valu": "1"}]}, "valu"),
+        ({"postgresql": {"tolerations": [{"efect": "NoSchedule"}]}}, "efect"),
+        ({"topologySpreadConstraints": [{"maxSkew": "one"}]}, "maxSkew"),
+        ({"networkPolicy": {"apiClients": [{"namespaceSelectr": {}}]}}, "namespaceSelectr"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_types(

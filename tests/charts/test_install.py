@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyhelm3.errors
 import pytest
 import yaml
 from charttools import CHARTS, REPO, Helm
@@ -300,3 +301,29 @@ def served_spec_fields(kube: Kube) -> set[str]:
 def read_secret(core: client.CoreV1Api, namespace: str, name: str, key: str) -> str:
     secret = core.read_namespaced_secret(name, namespace)
     return base64.b64decode(secret.data[key]).decode()
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"securityContext": {"readOnlyRootFilesystm": True}}, "readOnlyRootFilesystm"),
+        ({"podSecurityContext": {"runAsNonRot": True}}, "runAsNonRot"),
+        ({"resources": {"limits": {"memroy": "1Gi"}}}, "memroy"),
+        ({"postgresql": {"securityContext": {"privileged": "no"}}}, "privileged"),
+    ],
+)
+def test_a_typo_inside_a_kubernetes_field_fails_the_install(
+    kube_namespace: str, helm_client: Client, values: dict[str, Any], complaint: str
+) -> None:
+    """An unknown field inside a Kubernetes struct would be dropped without a word by Helm and
+    the API server (a typo in readOnlyRootFilesystem would leave it writable): the values
+    schema's strict Kubernetes definitions refuse it. A wrong resource name or type is refused
+    too. Nothing is installed either way."""
+    chart = run(helm_client.get_chart(CHARTS / "credit-api"))
+    with pytest.raises(pyhelm3.errors.Error, match=complaint):
+        run(
+            helm_client.install_or_upgrade_release(
+                "credit-api", chart, values, namespace=kube_namespace, wait=False
+            )
+        )
+    assert list(run(helm_client.list_releases(namespace=kube_namespace))) == []
