@@ -54,13 +54,17 @@ fmt: setup ## format and auto-fix
 typecheck: setup ## mypy strict over every package
 	$(RUN) mypy
 
+# stdout is the `export KUBECONFIG=...` line alone (eval "$$(make local-cluster-up)"): setup's
+# output goes to stderr and no recipe line is echoed.
 .PHONY: local-cluster-up
-local-cluster-up: setup ## start a local Kubernetes control plane (built from Go modules on first use)
-	$(RUN) localkube up
+local-cluster-up: ## start a local Kubernetes control plane (built from Go modules on first use)
+	@$(MAKE) -s --no-print-directory setup >&2
+	@$(RUN) localkube up
 
 .PHONY: local-cluster-down
-local-cluster-down: setup ## stop the local control plane
-	$(RUN) localkube down
+local-cluster-down: ## stop the local control plane
+	@$(MAKE) -s --no-print-directory setup >&2
+	@$(RUN) localkube down
 
 .PHONY: bench-api
 bench-api: setup ## throughput and latency of the API against its baselines

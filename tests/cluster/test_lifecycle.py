@@ -47,8 +47,9 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
     cluster_dir = tmp_path / "cluster"
     started = localkube("--dir", str(cluster_dir), "up")
     assert started.returncode == 0, started.stderr
-    export = started.stdout.strip().splitlines()[-1]
-    assert export.startswith("export KUBECONFIG=")
+    export = started.stdout.strip()
+    assert export.startswith("export KUBECONFIG=")  # and nothing else: eval "$(localkube up)"
+    assert f"kubectl: {localkube_binaries['kubectl']}" in started.stderr
     kubeconfig = export.removeprefix("export KUBECONFIG=")
 
     state = json.loads((cluster_dir / STATE_FILE).read_text())
@@ -80,6 +81,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
     assert stopped.returncode == 0, stopped.stderr
     assert not [pid for pid in pids if alive(pid)]
     assert not (cluster_dir / STATE_FILE).exists()
+    assert not Path(kubeconfig).exists()  # it would point at a dead server
     assert localkube("--dir", str(cluster_dir), "status").returncode == 1
 
 

@@ -1,7 +1,7 @@
 """`localkube`: start and stop a local control plane for people, build the binaries, print paths.
 
 localkube up        start (or find) the control plane; print `export KUBECONFIG=...`
-localkube down      stop it, from any shell
+localkube down      stop it, from any shell (and remove its admin kubeconfig)
 localkube status    is it running, where
 localkube build     build (or reuse) every pinned binary: control plane, kubectl, helm
 localkube paths     the cached binaries' paths (building the missing ones)
@@ -73,6 +73,9 @@ def up(directory: Path) -> int:
             raise
         finally:
             cluster.close()
+    # stderr, so `eval "$(localkube up)"` runs the export alone. A system kubectl is often
+    # more than one minor version away from the server (outside the supported skew).
+    print(f"localkube: the matching kubectl: {kubectl_binary()}", file=sys.stderr)
     print(f"export KUBECONFIG={state.kubeconfig}")
     return 0
 
@@ -87,6 +90,9 @@ def down(directory: Path) -> int:
         print("localkube: no control plane is running", file=sys.stderr)
         return 0
     stop_cluster(state, keep_data=False)  # every `up` starts a fresh cluster
+    # It names a dead server (and a CA no longer in use): an exported KUBECONFIG would only
+    # say "connection refused" from then on.
+    state.kubeconfig.unlink(missing_ok=True)
     print(f"localkube: stopped the control plane at {state.server}", file=sys.stderr)
     return 0
 
