@@ -156,6 +156,8 @@ def evaluate(
         "blob": lambda text: text,
         "read_yaml": lambda path: yaml.safe_load((REPO / exists(path)).read_text()),
         "encode_yaml": encode_yaml,
+        "decode_yaml_stream": lambda text: [doc for doc in yaml.safe_load_all(text) if doc],
+        "encode_yaml_stream": yaml.safe_dump_all,
         "k8s_image_json_path": lambda path, **options: record.image_json_paths.append(
             {"path": path, **options}
         ),
@@ -486,6 +488,20 @@ def test_without_a_stored_password_the_chart_generates_one(tilt: TiltRecord) -> 
     password = database_secret(tilt)["password"]
     assert len(password) == 32
     assert password.isalnum()
+
+
+def test_tilt_down_keeps_the_database_secret_like_helm_uninstall(tilt: TiltRecord) -> None:
+    """PostgreSQL's volume outlives `tilt down` and only opens with the stored password."""
+    secrets = {o["metadata"]["name"]: o for o in tilt.objects if o["kind"] == "Secret"}
+    annotations = secrets["credit-api-db"]["metadata"]["annotations"]
+    assert annotations["tilt.dev/down-policy"] == "keep"
+    assert annotations["helm.sh/resource-policy"] == "keep"
+    kept = [
+        selector(o)
+        for o in tilt.objects
+        if o["metadata"].get("annotations", {}).get("tilt.dev/down-policy") == "keep"
+    ]
+    assert kept == ["credit-api-db:secret"]
 
 
 def test_make_dev_cluster_is_the_context_the_tiltfile_allows(tilt: TiltRecord) -> None:
