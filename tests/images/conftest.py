@@ -1,8 +1,9 @@
-"""Fixtures for the image tests: the three images, built once per session."""
+"""Fixtures for the image tests: the three images, and the dev targets, built once per session."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 # does not put test folders on sys.path).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from imagetools import build_images, require_podman
+from imagetools import REPO, build_dev_target, build_images, podman, require_podman
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,23 @@ def images() -> dict[str, str]:
     """name -> image reference, for credit-api, operator and drift."""
     require_podman()
     return build_images()
+
+
+# The Dockerfiles' dev targets, as Tilt builds them, under their own names (build.sh removes
+# every other tag of its images' repositories).
+DEV_TARGETS = {
+    "credit-api": (REPO / "app/Dockerfile", "localhost/credit-api-dev-target:test"),
+    "operator": (REPO / "operator/Dockerfile", "localhost/modelmonitor-operator-dev-target:test"),
+}
+
+
+@pytest.fixture(scope="session")
+def dev_images() -> Iterator[dict[str, str]]:
+    """name -> image reference of the dev target, for credit-api and operator; removed after."""
+    require_podman()
+    try:
+        for name, (dockerfile, tag) in DEV_TARGETS.items():
+            build_dev_target(name, dockerfile, tag)
+        yield {name: tag for name, (_dockerfile, tag) in DEV_TARGETS.items()}
+    finally:
+        podman("rmi", "--force", *(tag for _dockerfile, tag in DEV_TARGETS.values()))

@@ -32,6 +32,8 @@ PODMAN_RUN_FLAGS = (
     "--ulimit",
     "nproc=1024:1024",
 )
+# podman build: the run flags and --layers=false, as hack/images/build.sh builds.
+PODMAN_BUILD_FLAGS = (*PODMAN_RUN_FLAGS, "--layers=false")
 
 
 def require_podman() -> str:
@@ -60,6 +62,64 @@ def build_images() -> dict[str, str]:
         )
     images: dict[str, str] = json.loads((REPO / "build/images.json").read_text())
     return {name: images[name] for name in IMAGE_NAMES}
+
+
+def base_image() -> str:
+    """The base image build.sh builds on: BASE_IMAGE, else the local debootstrap base."""
+    if base := os.environ.get("BASE_IMAGE"):
+        return base
+    completed = subprocess.run(
+        ["bash", str(REPO / "hack/images/base.sh")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"hack/images/base.sh failed:\n{completed.stderr[-3000:]}", pytrace=False)
+    return completed.stdout.strip()
+
+
+def build_dev_target(name: str, dockerfile: Path, tag: str) -> None:
+    """As Tilt builds: the image's wheelhouse (build.sh --wheels-only), then the Dockerfile's dev
+    target, with the repository as the build context."""
+    wheels = subprocess.run(
+        ["bash", str(REPO / "hack/images/build.sh"), "--wheels-only", name],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if wheels.returncode != 0:
+        pytest.fail(
+            f"build.sh --wheels-only {name} failed:\n{wheels.stderr[-3000:]}", pytrace=False
+        )
+    built = subprocess.run(
+        [
+            "podman",
+            "build",
+            *PODMAN_BUILD_FLAGS,
+            "--build-arg",
+            f"BASE_IMAGE={base_image()}",
+            "--file",
+            str(dockerfile),
+            "--target",
+            "dev",
+            "--tag",
+            tag,
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if built.returncode != 0:
+        pytest.fail(
+            f"the dev target of {name} did not build:\n{built.stderr[-6000:]}", pytrace=False
+        )
 
 
 def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
