@@ -1,17 +1,20 @@
 """Build the control-plane binaries from our wrapper modules, cached by version.
 
-A cold build compiles a few thousand Go packages: 15-30 minutes on two cores. Every build
-therefore prints what it does and a heartbeat, and the result is cached under
+A cold build compiles a few thousand Go packages, minutes to tens of minutes on two cores
+(``COLD_BUILD_ESTIMATE``, printed before it starts). Every build therefore prints what it does
+and a heartbeat, and the result is cached under
 ``<cache>/k8s/<version>/`` until the version or the wrapper module's go.sum changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,19 +27,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localkube.errors import BuildError
-from localkube.gotool import go_command, go_env
+from localkube.gotool import go_command, go_env, go_proxy
 from localkube.paths import binary_dir, go_modules_dir
 from localkube.versions import ETCD, HELM, KUBERNETES, WrapperModule
 
 HEARTBEAT_SECONDS = 30.0
+FAILURE_TAIL_LINES = 25
+# What go prints when it cannot reach the module proxy (or is told not to use one).
+PROXY_FAILURE = re.compile(
+    r"module lookup disabled|dial tcp|no such host|\b403\b|GOPROXY|connection refused"
+    r"|i/o timeout|TLS handshake timeout|proxyconnect|server misbehaving|network is unreachable"
+    r"|connection reset by peer",
+    re.IGNORECASE,
+)
+# What go prints when it is older than a go.mod's `go` directive (GOTOOLCHAIN=local).
+GO_TOO_OLD = re.compile(r"requires go\s*(>=\s*)?[0-9]|\btoolchain\b", re.IGNORECASE)
 STAMP_FILE = "build-stamp.json"
 
 Reporter = Callable[[str], None]
 
-# From measurements on 2 cores (idle to heavily shared); said up front so a build never looks
-# hung. The CPU time of all five binaries is about 16 minutes.
+# From measurements on 2 cores (idle to heavily shared; README "Binaries, versions, cache");
+# said up front so a build never looks hung. All five binaries take about 16 minutes of CPU.
 COLD_BUILD_ESTIMATE = {
-    "kubernetes": "7-30 minutes (longer when the machine is busy)",
+    "kubernetes": "7-30 minutes (up to an hour when the machine is heavily loaded)",
     "etcd": "1-3 minutes",
     "helm": "2-5 minutes",
 }
@@ -95,7 +108,7 @@ def _ensure_module_binaries(
 ) -> None:
     target = cache_dir_for(module)
     target.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target / ".lock"):
+    with _exclusive_lock(target / ".lock", report):
         stamp = _stamp(module)
         missing = [b for b in binaries if not _is_current(b, stamp)]
         if not missing:
@@ -182,7 +195,8 @@ def _build(
             *(b.package for b in binaries),
         ]
         packages = [b.package for b in binaries]
-        _run_with_heartbeat(command, go_modules_dir() / module.directory, packages, names, report)
+        cwd = go_modules_dir() / module.directory
+        _run_with_heartbeat(command, cwd, packages, names, report)
         target.mkdir(parents=True, exist_ok=True)
         for binary in binaries:
             built = Path(scratch) / go_build_output_name(binary.package)
@@ -205,18 +219,11 @@ def _run_with_heartbeat(
     command: list[str], cwd: Path, packages: list[str], what: str, report: Reporter
 ) -> None:
     """Run go build -v, printing every HEARTBEAT_SECONDS how many packages it has compiled."""
+    # `go list -deps` downloads every missing module first: minutes without output when cold.
+    report(f"resolving and downloading the Go modules of {what} (minutes if none are cached)")
     total = _count_dependencies(cwd, packages)
     of_total = f" of at most {total}" if total else ""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=go_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    tail: deque[str] = deque(maxlen=40)
+    tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
     compiled = 0
     started = time.monotonic()
     done = threading.Event()
@@ -226,25 +233,51 @@ def _run_with_heartbeat(
             elapsed = _minutes(time.monotonic() - started)
             report(f"still building {what}: {compiled}{of_total} packages, {elapsed} elapsed")
 
-    ticker = threading.Thread(target=heartbeat, daemon=True)
-    ticker.start()
+    threading.Thread(target=heartbeat, daemon=True).start()
     try:
-        for line in process.stdout:
-            compiled += 1
-            tail.append(line.rstrip())
-        returncode = process.wait()
+        with _go_process(command, cwd, stderr=subprocess.STDOUT) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                compiled += 1
+                tail.append(line.rstrip())
+            returncode = process.wait()
     finally:
         done.set()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     if returncode != 0:
-        output = "\n".join(tail)
         raise BuildError(
-            f"`{' '.join(command[:4])} ...` failed in {cwd}:\n{output}\n"
-            "If modules could not be downloaded, the Go module proxy (`go env GOPROXY`) must "
-            "be reachable; if the compiler failed, Go 1.26 or newer is needed."
+            f"`{' '.join(command[:4])} ...` failed in {cwd}: {explain_go_failure(list(tail), cwd)}"
         )
+
+
+def explain_go_failure(output: list[str], module_dir: Path) -> str:
+    """What went wrong, from go's last lines: the module proxy, an old Go, or go's own words."""
+    too_old = [line for line in output if GO_TOO_OLD.search(line)]
+    if too_old:
+        required = go_directive(module_dir / "go.mod")
+        return (
+            f"this Go is too old: {module_dir.name}'s go.mod (hack/k8s/{module_dir.name}) needs "
+            f"Go {required} or newer.\n" + "\n".join(too_old[-3:]) + "\n"
+            f"Install Go {required}+ (https://go.dev/doc/install) first on PATH; go does not "
+            "fetch a newer toolchain itself here (GOTOOLCHAIN=local)."
+        )
+    unreachable = [line for line in output if PROXY_FAILURE.search(line)]
+    if unreachable:
+        proxy = go_proxy()
+        return (
+            f"modules could not be downloaded through the Go module proxy (GOPROXY={proxy}).\n"
+            + "\n".join(unreachable[-3:])
+            + f"\nGive this machine network access to {proxy}, or set GOPROXY to a module "
+            "proxy it can reach, or pre-fill the module cache (`go env GOMODCACHE`): run "
+            f"`go mod download` in hack/k8s/{module_dir.name} where the proxy is reachable and "
+            "copy that cache here (or point GOMODCACHE at a copy)."
+        )
+    return "go said:\n" + "\n".join(output)
+
+
+def go_directive(go_mod: Path) -> str:
+    """The Go version a go.mod asks for (its `go` line), e.g. ``1.26.0``."""
+    found = re.search(r"^go\s+(\S+)", go_mod.read_text(), flags=re.MULTILINE)
+    return found.group(1) if found else "(no `go` directive in go.mod)"
 
 
 def _count_dependencies(cwd: Path, packages: list[str]) -> int | None:
@@ -252,15 +285,36 @@ def _count_dependencies(cwd: Path, packages: list[str]) -> int | None:
 
     None when go cannot list them (the build itself then reports why).
     """
-    listed = subprocess.run(
-        [go_command(), "list", "-deps", *packages],
+    command = [go_command(), "list", "-deps", *packages]
+    with _go_process(command, cwd, stderr=subprocess.DEVNULL) as process:
+        listed, _ = process.communicate()
+    return len(listed.split()) if process.returncode == 0 else None
+
+
+@contextmanager
+def _go_process(command: list[str], cwd: Path, *, stderr: int) -> Iterator[subprocess.Popen[str]]:
+    """Run go in a process group of its own, and stop the whole group if we stop early.
+
+    go runs the compiler and linker as children: killing go alone (an interrupted build) would
+    leave them compiling on for minutes.
+    """
+    process = subprocess.Popen(
+        command,
         cwd=cwd,
         env=go_env(),
-        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
-        check=False,
+        start_new_session=True,
     )
-    return len(listed.stdout.split()) if listed.returncode == 0 else None
+    with process:  # closes the pipe and reaps go on the way out
+        try:
+            yield process
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # go leads its group (start_new_session)
+            raise
 
 
 def _minutes(seconds: float) -> str:
@@ -268,10 +322,17 @@ def _minutes(seconds: float) -> str:
 
 
 @contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """One build per cache folder at a time, across processes (a test run and `localkube up`)."""
+def _exclusive_lock(path: Path, report: Reporter) -> Iterator[None]:
+    """One build per cache folder at a time, across processes (a test run and `localkube up`).
+
+    Waiting for another process's build can take as long as that build, so it is said once.
+    """
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report(f"waiting for another build of these binaries to finish (it holds {path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

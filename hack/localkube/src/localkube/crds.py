@@ -15,6 +15,10 @@ from localkube.gotool import go_command, go_env, outside_any_module
 from localkube.versions import PROMETHEUS_OPERATOR_MODULE, PROMETHEUS_OPERATOR_VERSION
 
 CRD_FOLDER = "example/prometheus-operator-crd"
+CRD_PURPOSE = (
+    f"to fetch the prometheus-operator CRDs (`go mod download {PROMETHEUS_OPERATOR_MODULE}"
+    f"@{PROMETHEUS_OPERATOR_VERSION}`), which every cluster the fixtures set up gets"
+)
 # The kinds the operator and the charts create; the others in the folder are installed too.
 REQUIRED_CRDS = (
     "servicemonitors.monitoring.coreos.com",
@@ -48,7 +52,7 @@ def _download_module() -> Path:
     reference = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR_VERSION}"
     with outside_any_module() as scratch:
         completed = subprocess.run(
-            [go_command(), "mod", "download", "-json", reference],
+            [go_command(CRD_PURPOSE), "mod", "download", "-json", reference],
             cwd=scratch,
             env=go_env(),
             capture_output=True,

@@ -76,7 +76,7 @@ def generate_all(root: Path | None = None) -> list[Path]:
 
 def _run_go(arguments: list[str], cwd: Path | None) -> str:
     completed = subprocess.run(
-        [go_command(), *arguments],
+        [go_command("to generate the wrapper modules (hack/k8s/*/go.mod)"), *arguments],
         cwd=cwd,
         env=go_env(),
         capture_output=True,

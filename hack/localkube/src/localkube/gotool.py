@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,18 +13,40 @@ from pathlib import Path
 from localkube.errors import MissingToolError
 
 FALLBACK_GO = "/usr/local/go/bin/go"
+BUILD_PURPOSE = "to build the control plane binaries"
 
 
-def go_command() -> str:
-    """The `go` executable, or a MissingToolError that says how to get one."""
+def go_command(purpose: str = BUILD_PURPOSE) -> str:
+    """The `go` executable, or a MissingToolError that says what it was needed for.
+
+    ``purpose`` completes "the Go toolchain is needed ...": the build is not the only user
+    (the CRDs are fetched with `go mod download`), and a person reading the error should know
+    which step wanted Go.
+    """
     found = shutil.which("go") or (FALLBACK_GO if os.access(FALLBACK_GO, os.X_OK) else None)
     if found is None:
         raise MissingToolError(
-            "the Go toolchain (`go`, 1.26 or newer) is needed to build the control plane "
-            "binaries and was not found on PATH; install it (https://go.dev/doc/install, or "
-            "your distribution's golang package) and make sure the Go module proxy is reachable"
+            f"the Go toolchain (`go`, 1.26 or newer) is needed {purpose} and was not found on "
+            "PATH; install it (https://go.dev/doc/install, or your distribution's golang "
+            "package) and make sure the Go module proxy is reachable"
         )
     return found
+
+
+def go_proxy() -> str:
+    """What `go env GOPROXY` says (the proxy go downloads modules from), or a hint if go cannot."""
+    try:
+        completed = subprocess.run(
+            [go_command(), "env", "GOPROXY"],
+            env=go_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (MissingToolError, OSError, subprocess.TimeoutExpired):
+        return "unknown (`go env GOPROXY` did not answer)"
+    return completed.stdout.strip() or "unknown (`go env GOPROXY` printed nothing)"
 
 
 def go_env() -> dict[str, str]:
