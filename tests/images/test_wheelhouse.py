@@ -18,7 +18,8 @@ from imagetools import REPO
 
 from localservers.pytest_plugin import unavailable
 
-pytestmark = pytest.mark.slow
+# It fetches wheels from the package index: with the image tests, out of `make test-fast`.
+pytestmark = [pytest.mark.images, pytest.mark.slow]
 
 INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
 
