@@ -45,21 +45,23 @@ def require_podman() -> str:
     return podman
 
 
-def build_images() -> dict[str, str]:
-    """Builds (or finds up to date) every image; returns name -> reference."""
+def run_or_fail(args: list[str], *, timeout: float, what: str) -> str:
+    """Runs a build step from the repository root; its stdout, or the test fails with the tail
+    of its stderr (what a build script says when it fails)."""
     completed = subprocess.run(
-        ["bash", str(REPO / "hack/images/build.sh"), *IMAGE_NAMES],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=3600,
+        args, cwd=REPO, capture_output=True, text=True, check=False, timeout=timeout
     )
     if completed.returncode != 0:
         pytest.fail(
-            f"hack/images/build.sh failed ({completed.returncode}):\n{completed.stderr[-6000:]}",
-            pytrace=False,
+            f"{what} failed ({completed.returncode}):\n{completed.stderr[-6000:]}", pytrace=False
         )
+    return completed.stdout
+
+
+def build_images() -> dict[str, str]:
+    """Builds (or finds up to date) every image; returns name -> reference."""
+    build = ["bash", str(REPO / "hack/images/build.sh"), *IMAGE_NAMES]
+    run_or_fail(build, timeout=3600, what="hack/images/build.sh")
     images: dict[str, str] = json.loads((REPO / "build/images.json").read_text())
     return {name: images[name] for name in IMAGE_NAMES}
 
@@ -68,35 +70,21 @@ def base_image() -> str:
     """The base image build.sh builds on: BASE_IMAGE, else the local debootstrap base."""
     if base := os.environ.get("BASE_IMAGE"):
         return base
-    completed = subprocess.run(
-        ["bash", str(REPO / "hack/images/base.sh")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
+    base = run_or_fail(
+        ["bash", str(REPO / "hack/images/base.sh")], timeout=1800, what="hack/images/base.sh"
     )
-    if completed.returncode != 0:
-        pytest.fail(f"hack/images/base.sh failed:\n{completed.stderr[-3000:]}", pytrace=False)
-    return completed.stdout.strip()
+    return base.strip()
 
 
 def build_dev_target(name: str, dockerfile: Path, tag: str) -> None:
     """As Tilt builds: the image's wheelhouse (build.sh --wheels-only), then the Dockerfile's dev
     target, with the repository as the build context."""
-    wheels = subprocess.run(
+    run_or_fail(
         ["bash", str(REPO / "hack/images/build.sh"), "--wheels-only", name],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=900,
+        what=f"build.sh --wheels-only {name}",
     )
-    if wheels.returncode != 0:
-        pytest.fail(
-            f"build.sh --wheels-only {name} failed:\n{wheels.stderr[-3000:]}", pytrace=False
-        )
-    built = subprocess.run(
+    run_or_fail(
         [
             "podman",
             "build",
@@ -111,15 +99,9 @@ def build_dev_target(name: str, dockerfile: Path, tag: str) -> None:
             tag,
             str(REPO),
         ],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=1800,
+        what=f"the dev target of {name}",
     )
-    if built.returncode != 0:
-        pytest.fail(
-            f"the dev target of {name} did not build:\n{built.stderr[-6000:]}", pytrace=False
-        )
 
 
 def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
