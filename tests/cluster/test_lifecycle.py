@@ -127,7 +127,7 @@ EXISTING_CLUSTER_TEST = textwrap.dedent(
     import os
 
     def test_uses_the_existing_cluster(kube, kube_namespace):
-        assert not kube.local
+        assert kube.local  # `localkube up`'s: no pods run there either
         assert kube.server == os.environ["EXPECTED_SERVER"]
         assert str(kube.kubeconfig) == os.environ["KUBECONFIG"]
         assert kube.install_prometheus_operator_crds() == []  # `up` installed them already
@@ -137,35 +137,133 @@ EXISTING_CLUSTER_TEST = textwrap.dedent(
 )
 
 
-def test_the_fixture_takes_an_existing_cluster_only_when_told_to(
+def pytest_env(**extra: str) -> dict[str, str]:
+    """This environment without any cluster choice of the shell's, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KUBECONFIG", "LOCALKUBE_USE_KUBECONFIG"}
+    }
+    return env | extra
+
+
+def run_pytest(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_the_fixture_takes_a_loopback_kubeconfig_as_it_is(
     tmp_path: Path, localkube_binaries: dict[str, Path]
 ) -> None:
+    """KUBECONFIG alone at a cluster on this machine (here `localkube up`'s; kind's likewise)."""
     cluster_dir = tmp_path / "cluster"
     started = localkube("--dir", str(cluster_dir), "up")
     assert started.returncode == 0, started.stderr
     kubeconfig = started.stdout.strip().removeprefix("export KUBECONFIG=")
     server = json.loads((cluster_dir / STATE_FILE).read_text())["server"]
-    test_file = tmp_path / "test_existing.py"
-    test_file.write_text(EXISTING_CLUSTER_TEST)
+    (tmp_path / "test_existing.py").write_text(EXISTING_CLUSTER_TEST)
     try:
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", str(test_file), "-p", "no:cacheprovider", "-q"],
-            cwd=tmp_path,
-            env={
-                **os.environ,
-                "LOCALKUBE_USE_KUBECONFIG": "1",
-                "KUBECONFIG": kubeconfig,
-                "EXPECTED_SERVER": server,
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        run = run_pytest(
+            tmp_path,
+            pytest_env(KUBECONFIG=kubeconfig, EXPECTED_SERVER=server),
+            "test_existing.py",
         )
     finally:
         localkube("--dir", str(cluster_dir), "down")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+    assert "starting a control plane" not in run.stderr
+
+
+SESSION_TEST = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from localkube.waiting import wait_for
+
+    OUT = Path(os.environ["SESSION_OUT"])
+
+
+    def test_records_the_cluster(kube):
+        assert kube.local
+        (OUT / "cluster.json").write_text((kube.kubeconfig.parent / "cluster.json").read_text())
+
+
+    def test_fails_in_its_namespace(kube_namespace):
+        (OUT / "namespace").write_text(kube_namespace)
+        assert False, "deliberately"
+
+
+    def test_the_failed_test_namespace_is_deleted(kube):
+        name = (OUT / "namespace").read_text()
+        core = client.CoreV1Api(kube.api_client)
+
+        def gone():
+            try:
+                core.read_namespace(name)
+            except ApiException as error:
+                return error.status == 404
+            return False
+
+        wait_for(gone, timeout=120, what=f"namespace {name} to be deleted")
+    """
+)
+
+
+def test_a_session_leaves_no_process_behind_even_after_a_failing_test(
+    tmp_path: Path, localkube_binaries: dict[str, Path]
+) -> None:
+    """A whole pytest session on the fixtures; its KUBECONFIG names a remote cluster, which
+    without the opt-in is left alone: the session starts its own control plane."""
+    remote = tmp_path / "remote.kubeconfig"
+    remote.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "prod", "cluster": {"server": "https://10.255.255.1"}}],
+                "users": [{"name": "prod", "user": {"token": "x"}}],
+                "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "prod"}}],
+                "current-context": "prod",
+            }
+        )
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "test_session.py").write_text(SESSION_TEST)
+    run = run_pytest(
+        tmp_path,
+        pytest_env(KUBECONFIG=str(remote), SESSION_OUT=str(out)),
+        "test_session.py",
+        f"--basetemp={tmp_path / 'session-tmp'}",
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output
+    assert "1 failed, 2 passed" in run.stdout, output
+    assert run.stderr.count("context 'prod' (server https://10.255.255.1)") == 1, output
+
+    recorded = json.loads((out / "cluster.json").read_text())
+    pids = {p["name"]: p["pid"] for p in recorded["processes"]}
+    assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager"}
+    wait_for(
+        lambda: not any(alive(pid) for pid in pids.values()),
+        timeout=15,
+        what=f"the session's control plane {pids} to be gone",
+    )
+    cluster_dir = Path(recorded["kubeconfig"]).parent
+    assert not (cluster_dir / STATE_FILE).exists()
+    assert not (cluster_dir / "etcd").exists()
 
 
 INTERRUPTED_SCRIPT = textwrap.dedent(

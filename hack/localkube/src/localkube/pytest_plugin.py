@@ -3,24 +3,38 @@
 Registered through the ``pytest11`` entry point, so any test in the workspace can ask for them.
 Nothing is built or started unless a test asks for ``kube``.
 
-Which cluster: a local control plane started for the session, unless
-``LOCALKUBE_USE_KUBECONFIG=1``, in which case the cluster of ``$KUBECONFIG`` (or
-~/.kube/config) is used. A KUBECONFIG alone is not enough, so that a test run never creates and
-deletes namespaces in whatever cluster a shell happens to point at.
+Which cluster (``choose_cluster``): the tests install charts and create and delete namespaces,
+so they only go to a cluster that is safe to treat that way.
+
+- ``$KUBECONFIG`` whose current context is a kind cluster (context ``kind-*``) or whose server
+  is on loopback (127.0.0.0/8, localhost, ::1: kind, `localkube up`) is used as it is;
+- any other cluster only with ``LOCALKUBE_USE_KUBECONFIG=1`` as well (which also accepts
+  ~/.kube/config when KUBECONFIG is unset);
+- otherwise the session starts a control plane of its own.
+
+A KUBECONFIG at another cluster without the opt-in falls back to the session's own control plane
+(with one line saying which context was found and how to opt in) rather than failing: the
+default has always been the local control plane, which needs nothing from the shell, so a
+`make test` in a shell that points at a production cluster still runs every test, and touches
+nothing there.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -35,27 +49,102 @@ from localkube.build import (
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
 from localkube.kube import Kube
+from localkube.kubeconfig import CONTEXT as LOCALKUBE_CONTEXT
+from localkube.versions import WrapperModule
 
 USE_KUBECONFIG_ENV = "LOCALKUBE_USE_KUBECONFIG"
+TRUE = {"1", "true", "yes"}
 
 
 def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+    return os.environ.get("CI", "").strip().lower() in TRUE
 
 
-def use_existing_cluster() -> bool:
-    return os.environ.get(USE_KUBECONFIG_ENV, "").strip().lower() in {"1", "true", "yes"}
+@dataclass(frozen=True)
+class ClusterChoice:
+    """``kubeconfig``: the existing cluster's, or None for a control plane of the session's own.
+    ``note``: one line to tell the person running the tests, if any."""
+
+    kubeconfig: Path | None
+    note: str | None = None
 
 
-def existing_kubeconfig() -> Path:
-    configured = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+def choose_cluster(environ: Mapping[str, str]) -> ClusterChoice:
+    """Which cluster the ``kube`` fixture uses under this environment (see the module doc)."""
+    opted_in = environ.get(USE_KUBECONFIG_ENV, "").strip().lower() in TRUE
+    configured = environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if not configured and not opted_in:
+        return ClusterChoice(None)
     path = Path(configured).expanduser() if configured else Path.home() / ".kube" / "config"
+    if opted_in:
+        return ClusterChoice(path)  # the fixture says so if it does not exist
+    context, server = current_context(path)
+    if context is not None and is_disposable(context, server):
+        return ClusterChoice(path)
+    if context is None:
+        return ClusterChoice(
+            None,
+            f"KUBECONFIG={path} has no current context ({server}): using a local control plane",
+        )
+    return ClusterChoice(
+        None,
+        f"KUBECONFIG={path} has context {context!r} (server {server}), which is neither kind "
+        f"nor on loopback: using a local control plane instead; to run the tests there, set "
+        f"{USE_KUBECONFIG_ENV}=1",
+    )
+
+
+def current_context(path: Path) -> tuple[str | None, str]:
+    """The current context's name and its cluster's server; (None, reason) if unreadable."""
+    try:
+        config: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        return None, f"unreadable: {error}"
+    name = config.get("current-context") or None
+    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
+    clusters = {c.get("name"): c.get("cluster") or {} for c in config.get("clusters") or []}
+    cluster = clusters.get(contexts.get(name, {}).get("cluster"), {})
+    return name, str(cluster.get("server", "unknown"))
+
+
+def by_localkube(kubeconfig: Path) -> bool:
+    """A `localkube up` cluster: like the session's own, it runs no pods (tests ask ``local``)."""
+    return current_context(kubeconfig)[0] == LOCALKUBE_CONTEXT
+
+
+def is_disposable(context: str, server: str) -> bool:
+    """A kind cluster, or any API server on this machine's loopback."""
+    if context.startswith("kind-"):
+        return True
+    host = urlsplit(server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cluster_choice(config: pytest.Config) -> ClusterChoice:
+    """The choice, made once per session (so its note is printed once)."""
+    if CHOICE_KEY not in config.stash:
+        config.stash[CHOICE_KEY] = choose_cluster(os.environ)
+    return config.stash[CHOICE_KEY]
+
+
+def existing_kubeconfig(path: Path) -> Path:
     if not path.is_file():
         raise LocalkubeError(
-            f"{USE_KUBECONFIG_ENV}=1 but the kubeconfig {path} does not exist; point KUBECONFIG "
-            "at your cluster's kubeconfig, or unset the variable to use a local control plane"
+            f"{USE_KUBECONFIG_ENV}=1 but the kubeconfig {path} does not exist; point "
+            "KUBECONFIG at your cluster's kubeconfig, or unset the variable to use a local "
+            "control plane"
         )
     return path
+
+
+CHOICE_KEY = pytest.StashKey[ClusterChoice]()
+# A build that failed once fails the same way again: it is attempted once per session.
+FAILURES_KEY = pytest.StashKey[dict[WrapperModule, LocalkubeError]]()
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -77,10 +166,10 @@ def _live_output(config: pytest.Config) -> Iterator[None]:
         yield
 
 
-def binaries_for_fixture(name: str) -> tuple[Binary, ...]:
+def binaries_for_fixture(name: str, choice: ClusterChoice) -> tuple[Binary, ...]:
     """Which binaries a fixture of this plugin needs (none for fixtures of others)."""
     if name == "kube":
-        return (KUBECTL,) if use_existing_cluster() else CONTROL_PLANE
+        return (KUBECTL,) if choice.kubeconfig is not None else CONTROL_PLANE
     return {
         "localkube_binaries": CONTROL_PLANE,
         "helm_binary": (HELM_CLI,),
@@ -92,28 +181,55 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build (or find in the cache) the binaries the collected tests need, before any runs.
 
     A cold build takes longer than a test's timeout, so it must not happen inside one. A
-    failure here is not fatal: the fixtures meet it again and skip or fail their tests.
+    failure here is not fatal: it is remembered, and the fixtures that need those binaries
+    skip or fail their tests with it, without building again.
     """
     if session.config.option.collectonly:
         return
+    choice = _cluster_choice(session.config)
     needed = {
         binary
         for item in session.items
         for fixture in getattr(item, "fixturenames", ())
-        for binary in binaries_for_fixture(fixture)
+        for binary in binaries_for_fixture(fixture, choice)
     }
     if not needed:
         return
-    with _live_output(session.config), contextlib.suppress(MissingToolError, BuildError):
-        ensure_binaries(sorted(needed, key=lambda b: b.name), report_to_stderr)
+    with _live_output(session.config):
+        for group in _by_module(sorted(needed, key=lambda b: b.name)).values():
+            with contextlib.suppress(MissingToolError, BuildError):
+                _ensure_once(session.config, group)  # each module tried, whatever the others do
+
+
+def _ensure_once(config: pytest.Config, binaries: Sequence[Binary]) -> dict[str, Path]:
+    """ensure_binaries, one module at a time, never building again what failed this session."""
+    failures = config.stash.setdefault(FAILURES_KEY, {})
+    found: dict[str, Path] = {}
+    for module, group in _by_module(binaries).items():
+        if module in failures:
+            raise failures[module]
+        try:
+            found |= ensure_binaries(group, report_to_stderr)
+        except (MissingToolError, BuildError) as error:
+            failures[module] = error
+            raise
+    return found
+
+
+def _by_module(binaries: Sequence[Binary]) -> dict[WrapperModule, list[Binary]]:
+    grouped: dict[WrapperModule, list[Binary]] = {}
+    for binary in binaries:
+        grouped.setdefault(binary.module, []).append(binary)
+    return grouped
 
 
 def _binaries(request: pytest.FixtureRequest, binaries: tuple[Binary, ...]) -> dict[str, Path]:
     try:
         with _live_output(request.config):
-            return ensure_binaries(binaries, report_to_stderr)
+            return _ensure_once(request.config, binaries)
     except (MissingToolError, BuildError) as error:
-        unavailable(str(error))
+        failure = str(error)
+    unavailable(failure)  # outside the except: a skip or CI failure chained to nothing
 
 
 @pytest.fixture(scope="session")
@@ -140,17 +256,20 @@ def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
     """A cluster with the prometheus-operator CRDs installed, for the whole test session."""
-    kubectl = _binaries(request, binaries_for_fixture("kube"))["kubectl"]
+    choice = _cluster_choice(request.config)
+    kubectl = _binaries(request, binaries_for_fixture("kube", choice))["kubectl"]
     state = None
     try:
         with _live_output(request.config):
-            if use_existing_cluster():
-                kubeconfig = existing_kubeconfig()
+            if choice.note:
+                report_to_stderr(choice.note)
+            if choice.kubeconfig is not None:
+                kubeconfig = existing_kubeconfig(choice.kubeconfig)
             else:
                 state = start_cluster(tmp_path_factory.mktemp("localkube"), die_with_parent=True)
                 atexit.register(stop_cluster, state)
                 kubeconfig = state.kubeconfig
-            cluster = Kube(kubeconfig, kubectl, local=state is not None)
+            cluster = Kube(kubeconfig, kubectl, local=state is not None or by_localkube(kubeconfig))
             cluster.install_prometheus_operator_crds()
     except (MissingToolError, BuildError) as error:
         if state is not None:
