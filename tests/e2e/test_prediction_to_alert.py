@@ -7,7 +7,7 @@ The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.st
   (PostgreSQL prediction log) and the operator (the chart's Deployment env and ServiceAccount
   token) run as processes; the drift job runs from the Job the CronJob controller creates, in
   the drift image built here, with podman on the host network and its ServiceAccount's token;
-- a real cluster (LOCALKUBE_USE_KUBECONFIG=1, e.g. kind; docs/kind.md) runs the API with the
+- a real cluster (KUBECONFIG at a kind cluster; docs/kind.md) runs the API with the
   chart's PostgreSQL, the operator and the drift Jobs in pods, from prebuilt images, reached
   through kubectl port-forwards. The error-burst test is skipped there (no fault switch).
 
