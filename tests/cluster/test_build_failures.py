@@ -23,6 +23,7 @@ from localkube.build import ETCD_SERVER, cache_dir_for, ensure_binaries, go_dire
 from localkube.crds import prometheus_operator_crd_paths
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
 from localkube.paths import go_modules_dir
+from localkube.processes import pid_alive
 from localkube.waiting import wait_for
 
 FAKE_PROXY = "https://proxy.example.test,direct"
@@ -199,14 +200,6 @@ INTERRUPTED_BUILD = textwrap.dedent(
 )
 
 
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def test_an_interrupted_build_stops_the_compilers_go_started(
     tmp_path: Path, empty_cache: Path
 ) -> None:
@@ -228,7 +221,7 @@ def test_an_interrupted_build_stops_the_compilers_go_started(
         _, stderr = builder.communicate(timeout=30)
         assert "KeyboardInterrupt" in stderr
         wait_for(
-            lambda: not any(alive(pid) for pid in pids),
+            lambda: not any(pid_alive(pid) for pid in pids),
             timeout=10,
             what=f"go and its compiler {pids} to be stopped",
         )
@@ -237,7 +230,7 @@ def test_an_interrupted_build_stops_the_compilers_go_started(
             builder.kill()
             builder.wait()
         for pid in json.loads(pids_file.read_text()) if pids_file.exists() else []:
-            if alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)  # what a failure here left behind
 
 

@@ -15,19 +15,11 @@ from pathlib import Path
 import pytest
 
 from localkube import cluster
+from localkube.processes import pid_alive
 from localkube.state import STATE_FILE
 from localkube.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def localkube(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -61,7 +53,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
     ]
     try:
         # The processes outlive the `up` command: they belong to nobody's test session.
-        assert all(alive(pid) for pid in pids)
+        assert all(pid_alive(pid) for pid in pids)
         kubectl = localkube_binaries["kubectl"]
         namespaces = subprocess.run(
             [str(kubectl), "get", "ns", "-o", "name"],
@@ -79,7 +71,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
     finally:
         stopped = localkube("--dir", str(cluster_dir), "down")
     assert stopped.returncode == 0, stopped.stderr
-    assert not [pid for pid in pids if alive(pid)]
+    assert not [pid for pid in pids if pid_alive(pid)]
     assert not (cluster_dir / STATE_FILE).exists()
     assert not Path(kubeconfig).exists()  # it would point at a dead server
     assert localkube("--dir", str(cluster_dir), "status").returncode == 1
@@ -111,13 +103,13 @@ def test_a_killed_owner_takes_its_control_plane_with_it(tmp_path: Path) -> None:
         assert line, owner.stderr.read() if owner.stderr else "the owner printed nothing"
         pids: list[int] = json.loads(line)
         assert len(pids) == 3
-        assert all(alive(pid) for pid in pids)
+        assert all(pid_alive(pid) for pid in pids)
     finally:
         owner.send_signal(signal.SIGKILL)  # no atexit, no finally: only the kernel can help
         owner.wait()
 
     def all_gone() -> bool:
-        return not [pid for pid in pids if alive(pid)]
+        return not [pid for pid in pids if pid_alive(pid)]
 
     wait_for(all_gone, timeout=15, what=f"the control plane's processes {pids} to exit")
 
@@ -257,7 +249,7 @@ def test_a_session_leaves_no_process_behind_even_after_a_failing_test(
     pids = {p["name"]: p["pid"] for p in recorded["processes"]}
     assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager"}
     wait_for(
-        lambda: not any(alive(pid) for pid in pids.values()),
+        lambda: not any(pid_alive(pid) for pid in pids.values()),
         timeout=15,
         what=f"the session's control plane {pids} to be gone",
     )
@@ -300,12 +292,12 @@ def test_ctrl_c_twice_still_stops_every_process(
         owner.send_signal(signal.SIGINT)
         # The controller manager stops first: once it is gone the stop is under way, and
         # an impatient second Ctrl-C lands in the middle of it.
-        wait_for(lambda: not alive(controller_manager), timeout=30, what="the stop to begin")
-        assert alive(etcd), "the stop was over before the second Ctrl-C could test it"
+        wait_for(lambda: not pid_alive(controller_manager), timeout=30, what="the stop to begin")
+        assert pid_alive(etcd), "the stop was over before the second Ctrl-C could test it"
         owner.send_signal(signal.SIGINT)
         owner.wait(timeout=60)
         assert owner.returncode != 0  # the interrupt still ends the program
-        assert not [pid for pid in pids if alive(pid)]
+        assert not [pid for pid in pids if pid_alive(pid)]
     finally:
         if owner.poll() is None:
             owner.kill()

@@ -62,6 +62,15 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def pid_alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie has, it only waits to be reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return status.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def is_running(process: RunningProcess) -> bool:
     """Alive and still our binary (a recycled pid belonging to something else is not ours)."""
     child = _children.get(process.pid)
@@ -69,12 +78,10 @@ def is_running(process: RunningProcess) -> bool:
         return child.poll() is None
     try:
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
-        status = Path(f"/proc/{process.pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-    if status.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has already exited
-        return False
-    return cmdline.split(b"\0", 1)[0].decode(errors="replace") == process.executable
+    executable = cmdline.split(b"\0", 1)[0].decode(errors="replace")
+    return pid_alive(process.pid) and executable == process.executable
 
 
 def stop_processes(processes: Sequence[RunningProcess]) -> None:
