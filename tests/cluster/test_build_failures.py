@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sessiontools import pytest_env, run_pytest
 
 from localkube import gotool
 from localkube.build import ETCD_SERVER, cache_dir_for, ensure_binaries, go_directive
@@ -254,25 +255,12 @@ def test_a_failed_build_is_tried_once_per_session(
 ) -> None:
     fake_go(tmp_path / "fake-go", failing_build("server/x.go:1: undefined: thing"))
     (tmp_path / "test_session.py").write_text(SESSION)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"KUBECONFIG", "LOCALKUBE_USE_KUBECONFIG"}
-    }
-    env |= {
-        "PATH": f"{tmp_path / 'fake-go'}{os.pathsep}{os.environ['PATH']}",
-        "CREDIT_MONITORING_CACHE": str(empty_cache),
-        "CI": ci,
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_session.py", "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    env = pytest_env(
+        PATH=f"{tmp_path / 'fake-go'}{os.pathsep}{os.environ['PATH']}",
+        CREDIT_MONITORING_CACHE=str(empty_cache),
+        CI=ci,
     )
+    run = run_pytest(tmp_path, env, "test_session.py", timeout=300)
     output = run.stdout + run.stderr
     building = [line for line in run.stderr.splitlines() if line.startswith("localkube: building")]
     # One attempt per module (etcd; the Kubernetes binaries), right after collection.

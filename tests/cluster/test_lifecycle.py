@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sessiontools import pytest_env, run_pytest
 
 from localkube import cluster
 from localkube.processes import pid_alive
@@ -127,28 +128,6 @@ EXISTING_CLUSTER_TEST = textwrap.dedent(
         assert f"namespace/{kube_namespace}" in names
     """
 )
-
-
-def pytest_env(**extra: str) -> dict[str, str]:
-    """This environment without any cluster choice of the shell's, plus ``extra``."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"KUBECONFIG", "LOCALKUBE_USE_KUBECONFIG"}
-    }
-    return env | extra
-
-
-def run_pytest(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_the_fixture_takes_a_loopback_kubeconfig_as_it_is(
