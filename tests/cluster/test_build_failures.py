@@ -20,9 +20,10 @@ import pytest
 from sessiontools import pytest_env, run_pytest
 
 from localkube import gotool
-from localkube.build import ETCD_SERVER, cache_dir_for, ensure_binaries, go_directive
+from localkube.build import ETCD_SERVER, cache_dir_for, ensure_binaries
 from localkube.crds import prometheus_operator_crd_paths
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
+from localkube.gotool import go_directive
 from localkube.paths import go_modules_dir
 from localkube.processes import pid_alive
 from localkube.waiting import wait_for

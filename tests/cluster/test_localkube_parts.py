@@ -21,6 +21,7 @@ from localkube.build import (
 from localkube.crds import crd_name
 from localkube.errors import MissingToolError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
+from localkube.paths import go_modules_dir
 from localkube.pki import API_SERVER_DNS_NAMES, KUBERNETES_SERVICE_IP, create_pki
 from localkube.processes import RunningProcess, is_running, start_process
 from localkube.pytest_plugin import namespace_name, unavailable
@@ -141,8 +142,11 @@ def test_without_go_the_error_says_what_is_missing_and_how_to_get_it(
     monkeypatch.setenv("CREDIT_MONITORING_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(gotool, "FALLBACK_GO", str(tmp_path / "no-go"))
-    with pytest.raises(MissingToolError, match=r"Go toolchain.*install it"):
+    with pytest.raises(MissingToolError, match=r"Go toolchain.*install it") as missing:
         ensure_binaries((KUBECTL,))
+    # The version the wrapper module asks for, not a copy of it that could go stale.
+    required = gotool.go_directive(go_modules_dir() / "kubernetes" / "go.mod")
+    assert f"(`go`, {required} or newer)" in str(missing.value)
 
 
 def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localkube.errors import BuildError
-from localkube.gotool import go_command, go_env, go_proxy
+from localkube.gotool import go_command, go_directive, go_env, go_proxy
 from localkube.paths import binary_dir, go_modules_dir
 from localkube.versions import ETCD, HELM, KUBERNETES, WrapperModule
 
@@ -272,12 +272,6 @@ def explain_go_failure(output: list[str], module_dir: Path) -> str:
             "copy that cache here (or point GOMODCACHE at a copy)."
         )
     return "go said:\n" + "\n".join(output)
-
-
-def go_directive(go_mod: Path) -> str:
-    """The Go version a go.mod asks for (its `go` line), e.g. ``1.26.0``."""
-    found = re.search(r"^go\s+(\S+)", go_mod.read_text(), flags=re.MULTILINE)
-    return found.group(1) if found else "(no `go` directive in go.mod)"
 
 
 def _count_dependencies(cwd: Path, packages: list[str]) -> int | None:

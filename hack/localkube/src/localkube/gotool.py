@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from localkube.errors import MissingToolError
+from localkube.paths import go_modules_dir
+from localkube.versions import KUBERNETES
 
 FALLBACK_GO = "/usr/local/go/bin/go"
 BUILD_PURPOSE = "to build the control plane binaries"
@@ -26,11 +29,25 @@ def go_command(purpose: str = BUILD_PURPOSE) -> str:
     found = shutil.which("go") or (FALLBACK_GO if os.access(FALLBACK_GO, os.X_OK) else None)
     if found is None:
         raise MissingToolError(
-            f"the Go toolchain (`go`, 1.26 or newer) is needed {purpose} and was not found on "
-            "PATH; install it (https://go.dev/doc/install, or your distribution's golang "
-            "package) and make sure the Go module proxy is reachable"
+            f"the Go toolchain (`go`, {minimum_go()} or newer) is needed {purpose} and was not "
+            "found on PATH; install it (https://go.dev/doc/install, or your distribution's "
+            "golang package) and make sure the Go module proxy is reachable"
         )
     return found
+
+
+def go_directive(go_mod: Path) -> str:
+    """The Go version a go.mod asks for (its `go` line), e.g. ``1.26.0``."""
+    found = re.search(r"^go\s+(\S+)", go_mod.read_text(), flags=re.MULTILINE)
+    return found.group(1) if found else "(no `go` directive in go.mod)"
+
+
+def minimum_go() -> str:
+    """The Go the Kubernetes wrapper module needs (the newest of the wrapper modules)."""
+    try:
+        return go_directive(go_modules_dir() / KUBERNETES.directory / "go.mod")
+    except OSError:  # the wrapper modules are not where this install expects them
+        return "the version hack/k8s/kubernetes/go.mod names"
 
 
 def go_proxy() -> str:
