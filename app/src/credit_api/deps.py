@@ -35,13 +35,16 @@ async def get_metrics(runtime: RuntimeDep) -> Metrics:
     return runtime.metrics
 
 
-async def get_predictor(request: Request) -> Predictor:
-    # Straight from the request rather than through RuntimeDep: on the prediction path each
-    # level of dependency resolution costs measurable time.
+def current_predictor(request: Request) -> Predictor:
+    """The predictor, straight from the request (the prediction routes resolve no dependencies)."""
     runtime: Runtime = request.app.state.runtime
     if runtime.predictor is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the model is not loaded yet")
     return runtime.predictor
+
+
+async def get_predictor(request: Request) -> Predictor:
+    return current_predictor(request)
 
 
 async def get_model(predictor: Annotated[Predictor, Depends(get_predictor)]) -> LoadedModel:
@@ -60,7 +63,6 @@ async def get_writer(runtime: RuntimeDep) -> PredictionLogWriter | None:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 StoreEngineDep = Annotated[sa.Engine, Depends(get_store_engine)]
 WriterDep = Annotated[PredictionLogWriter | None, Depends(get_writer)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from credit_api.deps import PredictorDep
+from credit_api.deps import current_predictor
+from credit_api.routes.json_route import ValidatedJSONRoute
 from credit_api.schemas import (
     BODY_ERROR_RESPONSES,
     BatchPredictionRequest,
@@ -25,13 +26,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def create_router(max_batch_size: int) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["predictions"], responses=ERROR_RESPONSES)
+    router = APIRouter(
+        prefix="/api/v1",
+        tags=["predictions"],
+        responses=ERROR_RESPONSES,
+        route_class=ValidatedJSONRoute,
+    )
 
     @router.post("/predict", summary="Score one credit application")
-    async def predict(
-        application: CreditApplication, predictor: PredictorDep
-    ) -> PredictionResponse:
+    async def predict(application: CreditApplication, request: Request) -> PredictionResponse:
         """The decision (good or bad credit) and the probability of default."""
+        predictor = current_predictor(request)
         [result] = predictor.predict([application.model_dump()])
         return PredictionResponse(
             request_id=result.request_id,
@@ -42,9 +47,10 @@ def create_router(max_batch_size: int) -> APIRouter:
         )
 
     async def predict_batch(
-        body: BatchPredictionRequest, predictor: PredictorDep
+        body: BatchPredictionRequest, request: Request
     ) -> BatchPredictionResponse:
         """One prediction per application, in order, each with its own request id."""
+        predictor = current_predictor(request)
         results = predictor.predict([application.model_dump() for application in body.applications])
         return BatchPredictionResponse(
             model=predictor.model.name,
