@@ -6,7 +6,10 @@ are outcomes with their exit code and a one-line message, so the status can say 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,7 +17,6 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from drift_job.compute import comparable_columns, run_report
 from drift_job.config import ConfigError, DriftJobConfig, select_columns
 from drift_job.normalise import (
     Rows,
@@ -40,6 +42,8 @@ EXIT_BAD_CONFIG = 2
 EXIT_INSUFFICIENT_DATA = 3
 EXIT_STORE = 4
 
+COMPUTE_MODULE = "drift_job.compute"
+
 log = logging.getLogger("drift_job")
 T = TypeVar("T")
 
@@ -57,6 +61,8 @@ def run_job(config: DriftJobConfig, *, now: Callable[[], datetime] | None = None
             f"--store-url: not a database URL ({type(error).__name__})",
             EXIT_BAD_CONFIG,
         )
+    # Importing Evidently takes seconds of CPU; reading the window mostly waits on the store.
+    threading.Thread(target=_import_quietly, args=(COMPUTE_MODULE,), daemon=True).start()
     try:
         return _compare(engine, config, clock)
     except ConfigError as error:
@@ -116,6 +122,9 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         len(reference),
         time.monotonic() - reading,
     )
+    # Waits for the import started by run_job (a failed import raises here, as it would have).
+    from drift_job.compute import comparable_columns, run_report  # noqa: PLC0415
+
     split = comparable_columns(reference, window.frame, columns)
     if not split.tested and not split.missing_in_current:
         raise ReferenceMissingError(
@@ -168,6 +177,11 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         rows=rows,
         reports=reports,
     )
+
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(Exception):  # the import in _compare raises it again
+        importlib.import_module(module)
 
 
 def _retrying(config: DriftJobConfig, read: Callable[[], T]) -> T:
