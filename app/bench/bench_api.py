@@ -179,7 +179,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per variant (median kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per variant (median kept)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per variant")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
     args = parser.parse_args()
