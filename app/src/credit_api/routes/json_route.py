@@ -10,7 +10,8 @@ Everything else keeps FastAPI's behaviour exactly: a body that does not validate
 non-JSON content type or an empty body is handed to FastAPI's own handler (the body already
 read is reused), so 422 details, 400s and OpenAPI stay FastAPI's. The endpoint takes the body
 model and, optionally, the `Request`; nothing else (no dependencies), which construction
-checks.
+checks. A valid request calls the endpoint directly, so include such a route only through
+routers that add no dependencies of their own at `include_router`.
 """
 
 from __future__ import annotations
