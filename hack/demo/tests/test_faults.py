@@ -31,5 +31,6 @@ def test_predictions_fail_while_the_fault_file_exists(
         for line in metrics.splitlines()
         if line.startswith("credit_api_requests_total{") and 'status="500"' in line
     ]
-    assert failed
+    assert len(failed) == 1
+    assert 'route="/api/v1/predict"' in failed[0]  # failed after routing, as an incident would
     assert failed[0].endswith(" 1.0")
