@@ -43,12 +43,8 @@ def current_predictor(request: Request) -> Predictor:
     return runtime.predictor
 
 
-async def get_predictor(request: Request) -> Predictor:
-    return current_predictor(request)
-
-
-async def get_model(predictor: Annotated[Predictor, Depends(get_predictor)]) -> LoadedModel:
-    return predictor.model
+async def get_model(request: Request) -> LoadedModel:
+    return current_predictor(request).model
 
 
 async def get_store_engine(runtime: RuntimeDep) -> sa.Engine:
