@@ -89,11 +89,18 @@ class BodyLimitMiddleware:
         )
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a header (`name` lower-case, as ASGI gives names), without building
+    Starlette's Headers: the hot paths need one header each."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

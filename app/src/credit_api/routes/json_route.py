@@ -23,6 +23,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from credit_api.middleware import header
+
 JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 
 
@@ -37,7 +39,8 @@ class ValidatedJSONRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             body = await request.body()  # cached on the request for FastAPI's handler
-            if not body or _content_type(request) not in JSON_CONTENT_TYPES:
+            content_type = header(request.scope, b"content-type")
+            if not body or content_type is None or content_type.lower() not in JSON_CONTENT_TYPES:
                 return await fastapi_handler(request)
             try:
                 value = body_model.model_validate_json(body)
@@ -76,10 +79,3 @@ class ValidatedJSONRoute(APIRoute):
                 "(and optionally the Request) and returns a pydantic model"
             )
         return body_model, dependant.body_params[0].name
-
-
-def _content_type(request: Request) -> bytes | None:
-    for name, value in request.scope["headers"]:
-        if name == b"content-type":
-            return bytes(value).lower()
-    return None
