@@ -13,9 +13,16 @@ from prometheus_client import (
     Counter,
     Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
+)
+
+from credit_api.loop_metrics import (
+    CounterCell,
+    HistogramCell,
+    LoopCounter,
+    LoopHistogram,
+    LoopMetricsCollector,
 )
 
 # Every latency-SLO threshold a ModelMonitor may name is a bucket boundary (contracts.md).
@@ -40,31 +47,31 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         r = self.registry
-        self.requests = Counter(
+        # Updated on every request, from the event loop thread: see loop_metrics.
+        self.requests = LoopCounter(
             "credit_api_requests",
             "HTTP requests answered, by route template and status code.",
             ["method", "route", "status"],
-            registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = LoopHistogram(
             "credit_api_request_duration_seconds",
             "Time from receiving a request to sending the end of its response.",
             ["method", "route"],
             buckets=REQUEST_DURATION_BUCKETS,
-            registry=r,
         )
-        self.predictions = Counter(
+        self.predictions = LoopCounter(
             "credit_api_predictions",
             "Applications scored, by decision.",
             ["model", "version", "decision"],
-            registry=r,
         )
-        self.prediction_score = Histogram(
+        self.prediction_score = LoopHistogram(
             "credit_api_prediction_score",
             "Predicted probability of default.",
             ["model", "version"],
             buckets=SCORE_BUCKETS,
-            registry=r,
+        )
+        LoopMetricsCollector(
+            [self.requests, self.request_duration, self.predictions, self.prediction_score], r
         )
         self.model_loaded = Gauge(
             "credit_api_model_loaded",
@@ -105,7 +112,7 @@ class Metrics:
             "1 when the prediction store accepted the last write or health check.",
             registry=r,
         )
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._request_cells: dict[tuple[str, str, int], tuple[CounterCell, HistogramCell]] = {}
         # Series that alerts take rate() of exist from the start, at zero.
         for reason in DROP_REASONS:
             self.log_dropped.labels(reason)
@@ -118,15 +125,14 @@ class Metrics:
         self.log_queue_depth.set_function(depth)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        # The label sets are bounded (routes x methods x statuses), so caching the children
-        # saves labels()' lock and lookups on every request.
+        # The label sets are bounded (routes x methods x statuses): one lookup per request.
         key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(method, route, str(status)),
-                self.request_duration.labels(method, route),
+        cells = self._request_cells.get(key)
+        if cells is None:
+            cells = (
+                self.requests.cell(method, route, str(status)),
+                self.request_duration.cell(method, route),
             )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            self._request_cells[key] = cells
+        cells[0].inc()
+        cells[1].observe(seconds)

@@ -7,6 +7,7 @@ calls and never buffers or re-wraps responses.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 
 from fastapi import HTTPException, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,11 +31,12 @@ class RequestMetricsMiddleware:
         start = time.perf_counter()
         status = 500  # what the client gets if the app raises before responding
 
-        async def send_with_status(message: Message) -> None:
+        # A plain function handing back send's awaitable: no coroutine per message.
+        def send_with_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_status)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from credit_api.batch_insert import PredictionRecord
+from credit_api.loop_metrics import CounterCell, HistogramCell
 from credit_api.metrics import Metrics
 from credit_api.model_loading import LoadedModel
 from credit_api.prediction_log import PredictionLogWriter
@@ -53,16 +54,16 @@ class Predictor:
         self._writer = writer
         self._threshold = model.bundle.decision_threshold
         self._ids = RequestIds()
-        self._count: dict[Decision, Any] = {}
-        self._score: Any = None
+        self._count: dict[Decision, CounterCell] = {}
+        self._score: HistogramCell | None = None
         if metrics is not None:
-            # Bound children once: labels() on every prediction costs a lock and a lookup.
+            # The series of this model version, looked up once rather than per prediction.
             labels = (model.name, model.version)
             self._count = {
-                "good": metrics.predictions.labels(*labels, "good"),
-                "bad": metrics.predictions.labels(*labels, "bad"),
+                "good": metrics.predictions.cell(*labels, "good"),
+                "bad": metrics.predictions.cell(*labels, "bad"),
             }
-            self._score = metrics.prediction_score.labels(*labels)
+            self._score = metrics.prediction_score.cell(*labels)
             metrics.model_loaded.labels(*labels).set(1)
 
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[ScoredApplication]:
@@ -76,7 +77,7 @@ class Predictor:
             )
             for score in scores
         ]
-        if self._count:
+        if self._score is not None:
             for result in results:
                 self._count[result.decision].inc()
                 self._score.observe(result.probability_of_default)
