@@ -16,6 +16,7 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -56,23 +57,40 @@ class HistogramCell:
         self.total += value
 
 
-class LoopCounter:
-    """A labelled counter updated from the event loop thread only."""
+CellT = TypeVar("CellT")
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+
+class _Labelled(Generic[CellT]):
+    """Series by label values, each created on first lookup."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        new_cell: Callable[[], CellT],
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self._cells: dict[tuple[str, ...], CounterCell] = {}
+        self._new_cell = new_cell
+        self._cells: dict[tuple[str, ...], CellT] = {}
 
-    def cell(self, *labels: str) -> CounterCell:
-        """The series for these label values (created at zero on first use)."""
+    def cell(self, *labels: str) -> CellT:
+        """The series for these label values (created empty on first use)."""
         if len(labels) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {labels}")
         found = self._cells.get(labels)
         if found is None:
-            found = self._cells[labels] = CounterCell()
+            found = self._cells[labels] = self._new_cell()
         return found
+
+
+class LoopCounter(_Labelled[CounterCell]):
+    """A labelled counter updated from the event loop thread only."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        super().__init__(name, documentation, labelnames, CounterCell)
 
     def family(self, with_samples: bool = True) -> CounterMetricFamily:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -82,7 +100,7 @@ class LoopCounter:
         return family
 
 
-class LoopHistogram:
+class LoopHistogram(_Labelled[HistogramCell]):
     """A labelled histogram updated from the event loop thread only."""
 
     def __init__(
@@ -90,21 +108,9 @@ class LoopHistogram:
     ) -> None:
         if list(buckets) != sorted(buckets) or math.inf in buckets:
             raise ValueError("buckets must be increasing and finite (+Inf is implied)")
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
-        self.bounds = tuple(float(b) for b in buckets)
-        self._les = [*(go_float(b) for b in self.bounds), "+Inf"]
-        self._cells: dict[tuple[str, ...], HistogramCell] = {}
-
-    def cell(self, *labels: str) -> HistogramCell:
-        """The series for these label values (created empty on first use)."""
-        if len(labels) != len(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {labels}")
-        found = self._cells.get(labels)
-        if found is None:
-            found = self._cells[labels] = HistogramCell(self.bounds)
-        return found
+        bounds = tuple(float(b) for b in buckets)
+        super().__init__(name, documentation, labelnames, lambda: HistogramCell(bounds))
+        self._les = [*(go_float(b) for b in bounds), "+Inf"]
 
     def family(self, with_samples: bool = True) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
