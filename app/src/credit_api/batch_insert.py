@@ -59,14 +59,12 @@ def _array_insert() -> sa.Insert:
     values: list[sa.ColumnElement[Any]] = []
     for index, column in enumerate(predictions.columns):
         position: sa.ColumnElement[int] = sa.literal_column(str(index))
-        text = record.op("->>", return_type=sa.Text)(position)
         if isinstance(column.type, sa.JSON):
             values.append(record.op("->", return_type=column.type)(position))
-        elif isinstance(column.type, sa.String):
-            # Text as it is: the insert checks the column's length (CAST would truncate).
-            values.append(text)
-        else:
-            values.append(sa.cast(text, column.type))
+            continue
+        text = record.op("->>", return_type=sa.Text)(position)
+        # Strings go as text: the insert checks the column's length (CAST would truncate).
+        values.append(text if isinstance(column.type, sa.String) else sa.cast(text, column.type))
     return (
         postgresql.insert(predictions)
         .from_select(_COLUMNS, sa.select(*values))
