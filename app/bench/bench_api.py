@@ -11,7 +11,8 @@ then serves three variants with one uvicorn worker each on loopback and drives t
 It prints requests/s and p50/p99 latency per variant and concurrency, the ratios the service
 aims for (full >= 0.85x bare and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections),
 and the single-row scoring cost of the pipeline against the compiled scorer. Figures are
-noisy on a shared machine: wrk, the server and PostgreSQL share the same cores.
+noisy on a shared machine: wrk, the server and PostgreSQL share the same cores (the range of
+the rounds is printed beside each median; `--pin-server` gives the servers a CPU of their own).
 """
 
 from __future__ import annotations
@@ -83,9 +84,13 @@ def scoring_cost(repeat: int = 2000) -> tuple[float, float]:
     return pipeline_cost, scorer_cost
 
 
-def serve(target: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(
+    target: list[str], env: dict[str, str], port: int, cpus: set[int] | None
+) -> subprocess.Popen[bytes]:
+    # taskset (util-linux) pins before the interpreter starts, so every thread inherits it.
+    pinned = [] if cpus is None else ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))]
     command = [
-        sys.executable, "-m", "uvicorn", *target,
+        *pinned, sys.executable, "-m", "uvicorn", *target,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--no-access-log", "--log-level", "warning",
         "--loop", "uvloop", "--http", "httptools",
@@ -182,7 +187,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="runs per variant (median kept)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per variant")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--pin-server",
+        action="store_true",
+        help="run the servers on the first CPU and wrk and PostgreSQL on the others "
+        "(as when the load and the database come from other machines)",
+    )
     args = parser.parse_args()
+    server_cpus = pin_load_elsewhere() if args.pin_server else None
 
     pipeline_cost, scorer_cost = scoring_cost()
     print("single-row scoring (same model, outputs verified equal on all 1000 rows):")
@@ -208,7 +220,7 @@ def main() -> int:
                 **extra_env,
             }
             port = free_port()
-            servers[variant] = (port, serve(target, env, port), url)
+            servers[variant] = (port, serve(target, env, port, server_cpus), url)
             wrk(port, 8, args.warmup, script)
         # Variants take turns, round after round, so a burst of load elsewhere on the
         # machine hits all of them rather than one; the median of the rounds is kept.
@@ -230,6 +242,22 @@ def main() -> int:
     return 0
 
 
+def pin_load_elsewhere() -> set[int] | None:
+    """Give the servers the first CPU and move this process (so wrk and PostgreSQL) off it.
+
+    Separates the service's own cost from the load generator's and the database's, which
+    otherwise take turns on the same CPUs. The prediction log's writer thread stays on the
+    server's CPU, so its cost still counts.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print("one CPU only: the servers share it with wrk and PostgreSQL")
+        return None
+    os.sched_setaffinity(0, set(cpus[1:]))
+    print(f"servers on CPU {cpus[0]}; wrk and PostgreSQL on CPU {', '.join(map(str, cpus[1:]))}")
+    return {cpus[0]}
+
+
 def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
     mine = [r for r in runs if r.variant == variant and r.connections == connections]
     return Run(
@@ -245,8 +273,12 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
 
 def print_median(variant: str, connections: int, runs: list[Run]) -> None:
     run = median_run(variant, connections, runs)
+    rates = [
+        r.requests_per_second for r in runs if (r.variant, r.connections) == (variant, connections)
+    ]
     print(
         f"{variant:>5} c={connections:<3} {run.requests_per_second:8.0f} req/s"
+        f" ({min(rates):.0f}-{max(rates):.0f})"
         f"  p50 {run.p50 * 1e3:7.2f} ms  p99 {run.p99 * 1e3:7.2f} ms"
         f"  ({run.requests} requests, non-2xx {run.errors})",
         flush=True,
