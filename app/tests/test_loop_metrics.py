@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
@@ -45,3 +47,7 @@ def test_wrong_labels_and_buckets_are_refused() -> None:
         LoopCounter("c", "help", ["a", "b"]).cell("only-one")
     with pytest.raises(ValueError, match="increasing"):
         LoopHistogram("h", "help", [], buckets=(1.0, 0.5))
+    with pytest.raises(ValueError, match="increasing"):
+        LoopHistogram("h", "help", [], buckets=(0.5, 1.0, 1.0))  # two series with le="1.0"
+    with pytest.raises(ValueError, match="finite"):
+        LoopHistogram("h", "help", [], buckets=(0.5, math.inf))

@@ -12,6 +12,7 @@ observation.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from bisect import bisect_left
@@ -106,9 +107,10 @@ class LoopHistogram(_Labelled[HistogramCell]):
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
     ) -> None:
-        if list(buckets) != sorted(buckets) or math.inf in buckets:
-            raise ValueError("buckets must be increasing and finite (+Inf is implied)")
         bounds = tuple(float(b) for b in buckets)
+        # Strictly: a repeated bound would expose two series with the same `le`.
+        if any(low >= high for low, high in itertools.pairwise(bounds)) or math.inf in bounds:
+            raise ValueError("buckets must be strictly increasing and finite (+Inf is implied)")
         super().__init__(name, documentation, labelnames, lambda: HistogramCell(bounds))
         self._les = [*(go_float(b) for b in bounds), "+Inf"]
 
