@@ -8,7 +8,8 @@ then serves three variants with one uvicorn worker each on loopback and drives t
 - naive: the same model behind prometheus-fastapi-instrumentator defaults, scoring with the
          scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
 
-It prints requests/s and p50/p99 latency per variant and concurrency, the ratios the service
+It prints requests/s, p50/p99 latency and the server's CPU per request (all its threads) per
+variant and concurrency, the ratios the service
 aims for (full >= 0.85x bare and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections),
 and the single-row scoring cost of the pipeline against the compiled scorer. Figures are
 noisy on a shared machine: wrk, the server and PostgreSQL share the same cores (the range of
@@ -64,6 +65,7 @@ class Run:
     p99: float
     requests: int
     errors: int
+    cpu_per_request: float  # the server process's CPU seconds (all threads) per request
 
 
 def scoring_cost(repeat: int = 2000) -> tuple[float, float]:
@@ -172,6 +174,12 @@ def scraped_predictions(port: int) -> int:
     )
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads so far (from /proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(2)  # SIGINT: graceful shutdown, the prediction log flushes
     try:
@@ -226,9 +234,18 @@ def main() -> int:
         # machine hits all of them rather than one; the median of the rounds is kept.
         for connections in args.connections:
             for _ in range(args.rounds):
-                for variant, (port, _process, _url) in servers.items():
+                for variant, (port, process, _url) in servers.items():
+                    cpu_before = process_cpu_seconds(process.pid)
                     figures = wrk(port, connections, args.seconds, script)
-                    runs.append(Run(variant, connections, **figures))
+                    cpu = process_cpu_seconds(process.pid) - cpu_before
+                    runs.append(
+                        Run(
+                            variant,
+                            connections,
+                            **figures,
+                            cpu_per_request=cpu / figures["requests"],
+                        )
+                    )
             for variant in servers:
                 print_median(variant, connections, runs)
         port, _process, url = servers["full"]
@@ -268,6 +285,7 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
         statistics.median(r.p99 for r in mine),
         sum(r.requests for r in mine),
         sum(r.errors for r in mine),
+        statistics.median(r.cpu_per_request for r in mine),
     )
 
 
@@ -280,6 +298,7 @@ def print_median(variant: str, connections: int, runs: list[Run]) -> None:
         f"{variant:>5} c={connections:<3} {run.requests_per_second:8.0f} req/s"
         f" ({min(rates):.0f}-{max(rates):.0f})"
         f"  p50 {run.p50 * 1e3:7.2f} ms  p99 {run.p99 * 1e3:7.2f} ms"
+        f"  cpu {run.cpu_per_request * 1e6:5.0f} us/req"
         f"  ({run.requests} requests, non-2xx {run.errors})",
         flush=True,
     )
@@ -291,9 +310,11 @@ def print_summary(runs: list[Run]) -> None:
         full, bare, naive = (median_run(v, connections, runs) for v in ("full", "bare", "naive"))
         vs_bare = full.requests_per_second / bare.requests_per_second
         vs_naive = full.requests_per_second / naive.requests_per_second
+        cpu_vs_bare = full.cpu_per_request / bare.cpu_per_request
         line = (
             f"  c={connections:<3} full/bare {vs_bare:4.2f}x (target >= {TARGET_VS_BARE})"
             f"  full/naive {vs_naive:4.2f}x (target >= {TARGET_VS_NAIVE})"
+            f"  server CPU per request full/bare {cpu_vs_bare:4.2f}x"
         )
         if connections == 32:
             line += f"  full p99 {full.p99 * 1e3:.1f} ms (target <= {TARGET_P99_SECONDS * 1e3:.0f})"
