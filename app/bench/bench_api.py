@@ -9,11 +9,11 @@ then serves three variants with one uvicorn worker each on loopback and drives t
          scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
 
 It prints requests/s, p50/p99 latency and the server's CPU per request (all its threads) per
-variant and concurrency, the ratios the service
-aims for (full >= 0.85x bare and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections),
-and the single-row scoring cost of the pipeline against the compiled scorer. Figures are
-noisy on a shared machine: wrk, the server and PostgreSQL share the same cores (the range of
-the rounds is printed beside each median; `--pin-server` gives the servers a CPU of their own).
+variant and concurrency, the ratios the service aims for (full >= 0.85x bare and >= 1.3x naive
+throughput; p99 <= 15 ms at 32 connections), and the single-row scoring cost of the pipeline
+against the compiled scorer. Figures are noisy on a shared machine: wrk, the server and
+PostgreSQL share the same cores (the range of the rounds is printed beside each median;
+`--pin-server` gives the servers a CPU of their own).
 """
 
 from __future__ import annotations
