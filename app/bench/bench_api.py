@@ -43,6 +43,7 @@ from credit_api.training import train
 from localservers.binaries import require
 from localservers.ports import free_port
 from localservers.postgres import PostgresServer
+from localservers.process import cpu_seconds
 from prediction_store import count_predictions, create_store_engine, upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -174,12 +175,6 @@ def scraped_predictions(port: int) -> int:
     )
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its threads so far (from /proc, Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(2)  # SIGINT: graceful shutdown, the prediction log flushes
     try:
@@ -235,9 +230,9 @@ def main() -> int:
         for connections in args.connections:
             for _ in range(args.rounds):
                 for variant, (port, process, _url) in servers.items():
-                    cpu_before = process_cpu_seconds(process.pid)
+                    cpu_before = cpu_seconds(process.pid)
                     figures = wrk(port, connections, args.seconds, script)
-                    cpu = process_cpu_seconds(process.pid) - cpu_before
+                    cpu = cpu_seconds(process.pid) - cpu_before
                     runs.append(
                         Run(
                             variant,

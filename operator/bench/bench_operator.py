@@ -29,6 +29,7 @@ from kubernetes import client
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.kube import Kube
 from localkube.tools import kubectl_binary
+from localservers.process import cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "manifests" / "crds" / "modelmonitors.monitoring.mlops.dev.yaml"
@@ -149,8 +150,7 @@ class Operator:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the operator so far (contention-independent cost)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def metric(self, name: str) -> float:
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text

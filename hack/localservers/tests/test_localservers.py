@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import psycopg
 import pytest
 
 from localservers.postgres import PostgresServer
+from localservers.process import cpu_seconds
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
 from localservers.webhook import WebhookReceiver
 
@@ -67,3 +70,30 @@ def test_prometheus_reports_a_bad_query_with_its_own_message(
     with pytest.raises(ValueError, match="parse error"):
         prometheus.query("sum(")
     assert prometheus.query("vector(3)")[0]["value"][1] == "3"
+
+
+SPIN_THEN_WAIT = """
+import sys, time
+end = time.process_time() + 0.5
+while time.process_time() < end:
+    pass
+print("spun", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_cpu_seconds_counts_what_a_process_burned_not_its_wall_time() -> None:
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", SPIN_THEN_WAIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert spinner.stdout is not None
+        assert spinner.stdout.readline() == b"spun\n"
+        assert 0.45 <= cpu_seconds(spinner.pid) < 5
+        assert cpu_seconds(sleeper.pid) < 0.1
+    finally:
+        spinner.kill()
+        sleeper.kill()
+        spinner.wait()
+        sleeper.wait()
