@@ -270,8 +270,12 @@ def pin_load_elsewhere() -> set[int] | None:
     return {cpus[0]}
 
 
+def rounds_of(variant: str, connections: int, runs: list[Run]) -> list[Run]:
+    return [r for r in runs if r.variant == variant and r.connections == connections]
+
+
 def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
-    mine = [r for r in runs if r.variant == variant and r.connections == connections]
+    mine = rounds_of(variant, connections, runs)
     return Run(
         variant,
         connections,
@@ -286,9 +290,7 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
 
 def print_median(variant: str, connections: int, runs: list[Run]) -> None:
     run = median_run(variant, connections, runs)
-    rates = [
-        r.requests_per_second for r in runs if (r.variant, r.connections) == (variant, connections)
-    ]
+    rates = [r.requests_per_second for r in rounds_of(variant, connections, runs)]
     print(
         f"{variant:>5} c={connections:<3} {run.requests_per_second:8.0f} req/s"
         f" ({min(rates):.0f}-{max(rates):.0f})"
