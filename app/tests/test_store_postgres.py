@@ -223,7 +223,8 @@ def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: 
     engine = create_store_engine(postgres_url)
     writer = PredictionLogWriter(engine, setup=upgrade, metrics=metrics, flush_interval=0.5)
     writer.start()
-    now = datetime.now(UTC)
+    # A whole number of microseconds, so the stored time can be compared exactly.
+    now = round(time.time(), 6)
     records = [
         PredictionRecord(f"id-{i}", now, "credit-score", "1", {"age_in_years": i}, 0.5, "bad")
         for i in range(300)
@@ -242,4 +243,4 @@ def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: 
     engine.dispose()
     assert count_rows(postgres_url) == 299
     assert stored.features == {"age_in_years": 7}
-    assert stored.created_at == now
+    assert stored.created_at == datetime.fromtimestamp(now, UTC)

@@ -1,21 +1,26 @@
-"""One batch of prediction records into the store's `predictions` table, idempotently.
+"""Prediction records: their encoding, and one batch of them into `predictions`, idempotently.
 
-On PostgreSQL the whole batch travels as one JSON parameter, an array of records that are
-arrays in column order, which the server unpacks with `jsonb_array_elements`: one statement
-and one JSON document, instead of psycopg adapting seven parameters per row. orjson encodes
-the record tuples directly (about 0.8 us a record against 3.4 us for a dict per record and a
-decoded str) and the statement is compiled once: the writer thread shares the interpreter
-with the request path, so every microsecond it holds the GIL per record is taken from
-predictions. SQLite takes a plain `executemany`, which its driver runs in C. Both skip
-request ids already stored, so a retried batch whose commit had in fact succeeded writes
-nothing twice.
+A record is a tuple in column order with the time as seconds since the epoch
+(`time.time()`), encoded once, on the request path, as a JSON array (`encode_record`): the
+queue then holds bytes, which the garbage collector never scans and the writer thread never
+re-encodes. Encoding is orjson's C code; building a NamedTuple and a datetime per prediction
+would cost more than encoding the whole record (`PredictionRecord` names the fields for
+callers that want them; it encodes the same way).
+
+On PostgreSQL the whole batch travels as one JSON parameter, the records joined into one
+array, which the server unpacks with `jsonb_array_elements`: one statement and one document,
+instead of psycopg adapting seven parameters per row, and the writer thread, which shares
+the interpreter with the request path, holds the GIL for a `bytes.join` rather than a Python
+loop per record. The statement is compiled once. SQLite decodes the batch and takes a plain
+`executemany`, which its driver runs in C. Both skip request ids already stored, so a
+retried batch whose commit had in fact succeeded writes nothing twice.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -25,12 +30,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from prediction_store import predictions
 
+# request_id, created_at (seconds since the epoch), model, version, features, score, decision
+PredictionRow = tuple[str, float, str, str, Mapping[str, Any], float, str]
+
 
 class PredictionRecord(NamedTuple):
-    """One row of `predictions` (a tuple: cheap to make on the request path)."""
+    """One row of `predictions` with its fields named: a `PredictionRow` too."""
 
     request_id: str
-    created_at: datetime
+    created_at: float  # seconds since the epoch, as time.time() gives them
     model: str
     version: str
     features: Mapping[str, Any]
@@ -38,7 +46,27 @@ class PredictionRecord(NamedTuple):
     decision: str
 
 
-BatchInsert = Callable[[sa.Connection, Sequence[PredictionRecord]], None]
+# A PredictionRow as a JSON array: what the prediction log queues and the inserts take.
+EncodedRecord = bytes
+BatchInsert = Callable[[sa.Connection, Sequence[EncodedRecord]], None]
+
+# A C-level call (no Python frame per record); `default` serves PredictionRecord, which as a
+# tuple subclass orjson does not encode by itself.
+encode_record: Callable[[PredictionRow], EncodedRecord] = functools.partial(
+    orjson.dumps, default=tuple
+)
+
+
+def request_id_of(record: EncodedRecord) -> str:
+    """The request id of an encoded record (for messages: it decodes the whole record)."""
+    request_id: str = orjson.loads(record)[0]
+    return request_id
+
+
+def record_prefix(request_id: str) -> bytes:
+    """How the encoding of the record of `request_id` begins (to find it among encoded ones)."""
+    return b"[" + orjson.dumps(request_id) + b","
+
 
 _COLUMNS = list(PredictionRecord._fields)
 assert [column.name for column in predictions.columns] == _COLUMNS, "schema changed"
@@ -63,8 +91,14 @@ def _array_insert() -> sa.Insert:
             values.append(record.op("->", return_type=column.type)(position))
             continue
         text = record.op("->>", return_type=sa.Text)(position)
-        # Strings go as text: the insert checks the column's length (CAST would truncate).
-        values.append(text if isinstance(column.type, sa.String) else sa.cast(text, column.type))
+        if isinstance(column.type, sa.DateTime):
+            seconds = sa.cast(text, postgresql.DOUBLE_PRECISION)
+            values.append(sa.func.to_timestamp(seconds, type_=column.type))
+        elif isinstance(column.type, sa.String):
+            # Strings go as text: the insert checks the column's length (CAST would truncate).
+            values.append(text)
+        else:
+            values.append(sa.cast(text, column.type))
     return (
         postgresql.insert(predictions)
         .from_select(_COLUMNS, sa.select(*values))
@@ -82,11 +116,9 @@ def _postgresql_insert(dialect: sa.Dialect) -> str:
 _SQLITE_INSERT = sqlite.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
 
 
-def _insert_postgresql(connection: sa.Connection, records: Sequence[PredictionRecord]) -> None:
-    # Records go as arrays (orjson writes the tuples itself, no dict per record) and the
-    # document as the bytes orjson made: no decode to str and encode back. orjson writes
-    # datetimes as RFC 3339 text, which timestamptz parses with its offset.
-    document = orjson.dumps(records, default=tuple)
+def _insert_postgresql(connection: sa.Connection, records: Sequence[EncodedRecord]) -> None:
+    # The document goes as the bytes the records already are: no decode to str and back.
+    document = b"[" + b",".join(records) + b"]"
     statement = _postgresql_insert(connection.dialect)
     connection.exec_driver_sql(statement, {"rows": Jsonb(document, dumps=_as_is)})
 
@@ -95,5 +127,10 @@ def _as_is(document: bytes) -> bytes:
     return document
 
 
-def _insert_sqlite(connection: sa.Connection, records: Sequence[PredictionRecord]) -> None:
-    connection.execute(_SQLITE_INSERT, [record._asdict() for record in records])
+def _insert_sqlite(connection: sa.Connection, records: Sequence[EncodedRecord]) -> None:
+    rows = []
+    for record in orjson.loads(b"[" + b",".join(records) + b"]"):
+        row = dict(zip(_COLUMNS, record, strict=True))
+        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC)
+        rows.append(row)
+    connection.execute(_SQLITE_INSERT, rows)

@@ -1,10 +1,11 @@
 """The prediction log: a bounded queue of prediction records, written in batches by a thread.
 
-The request path only appends to an in-memory queue (microseconds, never blocks on I/O). A
-background thread prepares the store (schema migration, model registration), then takes up to
-`batch_size` records at a time, waiting at most `flush_interval` for a batch to fill, and inserts
-them in one statement. Writes are idempotent (`ON CONFLICT DO NOTHING` on the request id), so a
-batch whose commit succeeded but whose acknowledgement was lost can be retried safely.
+The request path only encodes its record and appends it to an in-memory queue (microseconds,
+never blocks on I/O). A background thread prepares the store (schema migration, model
+registration), then takes up to `batch_size` records at a time, waiting at most
+`flush_interval` for a batch to fill, and inserts them in one statement. Writes are
+idempotent (`ON CONFLICT DO NOTHING` on the request id), so a batch whose commit succeeded
+but whose acknowledgement was lost can be retried safely.
 
 Nothing is lost silently:
 - the queue holds at most `max_queue` records, counting a batch being retried; a record that
@@ -12,7 +13,7 @@ Nothing is lost silently:
 - a batch that fails on a connection error is retried with exponential backoff for as long
   as it takes, while new records queue up behind it within the bound;
 - a record the database refuses (not a connection error) is retried alone a few times and then
-  dropped with reason `rejected`;
+  dropped with reason `rejected`, as is one that cannot be encoded (a caller's bug);
 - on shutdown the queue is flushed for up to a deadline; what remains is dropped as `shutdown`.
 So written + dropped + depth always equals the number of records submitted.
 """
@@ -24,11 +25,19 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
+import orjson
 import sqlalchemy as sa
 
-from credit_api.batch_insert import PredictionRecord, batch_insert_for
+from credit_api.batch_insert import (
+    EncodedRecord,
+    PredictionRow,
+    batch_insert_for,
+    encode_record,
+    record_prefix,
+    request_id_of,
+)
 from credit_api.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -74,9 +83,8 @@ class PredictionLogWriter:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the worker waits for records
         self._progress = threading.Condition(self._lock)  # flushers wait for batches
-        self._queue: deque[PredictionRecord] = deque()
-        self._in_flight: list[PredictionRecord] = []
-        self._pending_ids: set[str] = set()
+        self._queue: deque[EncodedRecord] = deque()
+        self._in_flight: list[EncodedRecord] = []
         self._flush_requested = False
         self._stopping = False
         self._deadline = float("inf")
@@ -98,25 +106,56 @@ class PredictionLogWriter:
 
     # -- the request path ------------------------------------------------------------------
 
-    def submit(self, records: Iterable[PredictionRecord]) -> int:
-        """Queue records for writing; returns how many were accepted (the rest are dropped)."""
-        accepted = dropped = 0
+    def submit(self, records: Sequence[PredictionRow]) -> int:
+        """Queue records for writing; returns how many were accepted (the rest are dropped).
+
+        Called once per prediction, so the usual case is a few plain statements: no
+        generator, no property, no per-record index (`is_pending` scans instead; it serves
+        feedback, which is rare).
+        """
+        count = len(records)
+        try:
+            encoded = (
+                [encode_record(records[0])] if count == 1 else list(map(encode_record, records))
+            )
+        except (TypeError, orjson.JSONEncodeError):
+            encoded = self._encodable(records)
         with self._lock:
-            room = 0 if self._stopping else self._max_queue - self.depth
-            was_empty = not self._queue
-            for record in records:
-                if accepted < room:
-                    self._queue.append(record)
-                    self._pending_ids.add(record.request_id)
-                    accepted += 1
-                else:
-                    dropped += 1
-            self.submitted += accepted + dropped
-            if accepted and (was_empty or len(self._queue) >= self._batch_size):
+            queue = self._queue
+            self.submitted += count
+            if self._stopping or len(queue) + len(self._in_flight) + len(encoded) > self._max_queue:
+                accepted = self._accept_within_bound(encoded)
+            else:
+                queue.extend(encoded)
+                accepted = len(encoded)
+            # Wake the writer when it waits for a first record or for a full batch.
+            if accepted and (
+                len(queue) == accepted or len(queue) - accepted < self._batch_size <= len(queue)
+            ):
                 self._work.notify()
             reason = "shutdown" if self._stopping else "queue_full"
-        if dropped:
-            self._count_dropped(reason, dropped)
+        if len(encoded) < count:
+            self._count_dropped("rejected", count - len(encoded))
+        if accepted < len(encoded):
+            self._count_dropped(reason, len(encoded) - accepted)
+        return accepted
+
+    @staticmethod
+    def _encodable(records: Sequence[PredictionRow]) -> list[EncodedRecord]:
+        """The records that encode; the others are logged (submit counts them as `rejected`)."""
+        encoded = []
+        for record in records:
+            try:
+                encoded.append(encode_record(record))
+            except (TypeError, orjson.JSONEncodeError) as error:
+                log.error("dropping record %s that cannot be encoded: %s", record[0], error)
+        return encoded
+
+    def _accept_within_bound(self, records: list[EncodedRecord]) -> int:
+        """Queue what fits under the bound (nothing once stopping); the caller holds the lock."""
+        room = 0 if self._stopping else self._max_queue - self.depth
+        accepted = max(0, min(room, len(records)))
+        self._queue.extend(records[:accepted])
         return accepted
 
     @property
@@ -125,7 +164,16 @@ class PredictionLogWriter:
         return len(self._queue) + len(self._in_flight)
 
     def is_pending(self, request_id: str) -> bool:
-        return request_id in self._pending_ids
+        """Whether the record of `request_id` is accepted and not yet written or dropped."""
+        with self._lock:
+            return self._holds(request_id)
+
+    def _holds(self, request_id: str) -> bool:
+        """A scan of what is queued and in flight (at most the queue bound); under the lock."""
+        prefix = record_prefix(request_id)
+        return any(record.startswith(prefix) for record in self._in_flight) or any(
+            record.startswith(prefix) for record in self._queue
+        )
 
     def flush_record(self, request_id: str, timeout: float) -> bool:
         """Hurry the batch holding `request_id` and wait until it leaves the queue.
@@ -136,7 +184,7 @@ class PredictionLogWriter:
         with self._lock:
             self._flush_requested = True
             self._work.notify()
-            while request_id in self._pending_ids:
+            while self._holds(request_id):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -173,7 +221,6 @@ class PredictionLogWriter:
                     left = len(self._queue) + len(self._in_flight)
                     self._queue.clear()
                     self._in_flight = []
-                    self._pending_ids.clear()
                 if left:
                     self._count_dropped("shutdown", left)
         self._flush_drop_log(force=True)
@@ -211,7 +258,7 @@ class PredictionLogWriter:
                 # Retry only what is still unsettled (a one-by-one pass may have written some).
                 batch = self._in_flight
 
-    def _next_batch(self) -> list[PredictionRecord] | None:
+    def _next_batch(self) -> list[EncodedRecord] | None:
         """Up to batch_size records; [] after an idle health interval; None when finished."""
         with self._lock:
             if not self._queue:
@@ -232,11 +279,14 @@ class PredictionLogWriter:
                     break
                 self._work.wait(remaining)
             self._flush_requested = False
-            size = min(self._batch_size, len(self._queue))
-            self._in_flight = [self._queue.popleft() for _ in range(size)]
+            if len(self._queue) <= self._batch_size:
+                self._in_flight = list(self._queue)
+                self._queue.clear()
+            else:
+                self._in_flight = [self._queue.popleft() for _ in range(self._batch_size)]
             return self._in_flight
 
-    def _write(self, batch: list[PredictionRecord]) -> bool:
+    def _write(self, batch: list[EncodedRecord]) -> bool:
         """Insert the batch; True when it is settled (written or rejected), False to retry."""
         try:
             self._insert_rows(batch)
@@ -249,7 +299,7 @@ class PredictionLogWriter:
         self._settle(batch, written=len(batch))
         return True
 
-    def _write_one_by_one(self, batch: list[PredictionRecord]) -> bool:
+    def _write_one_by_one(self, batch: list[EncodedRecord]) -> bool:
         while batch:
             record = batch[0]
             for attempt in range(1, REJECT_AFTER_ATTEMPTS + 1):
@@ -261,7 +311,9 @@ class PredictionLogWriter:
                         return False  # the rest is retried as a batch
                     if attempt == REJECT_AFTER_ATTEMPTS:
                         log.error(
-                            "dropping record %s refused by the store: %s", record.request_id, error
+                            "dropping record %s refused by the store: %s",
+                            request_id_of(record),
+                            error,
                         )
                         self._settle([record], rejected=1)
                 else:
@@ -270,21 +322,20 @@ class PredictionLogWriter:
             batch = batch[1:]
         return True
 
-    def _insert_rows(self, batch: list[PredictionRecord]) -> None:
+    def _insert_rows(self, batch: list[EncodedRecord]) -> None:
         with self._engine.begin() as connection:
             self._insert(connection, batch)
         self._store_ok()
 
-    def _settle(
-        self, records: list[PredictionRecord], *, written: int = 0, rejected: int = 0
-    ) -> None:
+    def _settle(self, records: list[EncodedRecord], *, written: int = 0, rejected: int = 0) -> None:
         with self._lock:
             if self._abandoned:
                 return
-            for record in records:
-                self._pending_ids.discard(record.request_id)
-            settled = {id(record) for record in records}
-            self._in_flight = [r for r in self._in_flight if id(r) not in settled]
+            if records is self._in_flight:  # the whole batch: the usual case
+                self._in_flight = []
+            else:
+                settled = {id(record) for record in records}
+                self._in_flight = [r for r in self._in_flight if id(r) not in settled]
             self.written += written
             self._progress.notify_all()
         if written and self._metrics is not None:
@@ -297,7 +348,6 @@ class PredictionLogWriter:
             left = len(self._queue) + len(self._in_flight)
             self._queue.clear()
             self._in_flight = []
-            self._pending_ids.clear()
             self._progress.notify_all()
         if left:
             log.error("shutdown deadline passed: dropping %d prediction records", left)

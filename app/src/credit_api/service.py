@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from credit_api.batch_insert import PredictionRecord
 from credit_api.loop_metrics import CounterCell, HistogramCell
 from credit_api.metrics import Metrics
 from credit_api.model_loading import LoadedModel
@@ -52,6 +51,8 @@ class Predictor:
     ) -> None:
         self.model = model
         self._writer = writer
+        # The store's model columns, the same for every record this predictor writes.
+        self._name, self._version = model.name, model.version
         self._threshold = model.bundle.decision_threshold
         self._ids = RequestIds()
         self._count: dict[Decision, CounterCell] = {}
@@ -82,12 +83,12 @@ class Predictor:
                 self._count[result.decision].inc()
                 self._score.observe(result.probability_of_default)
         if self._writer is not None:
-            now = datetime.now(UTC)
-            name, version = self.model.name, self.model.version
+            # Plain tuples in the store's column order (see batch_insert.PredictionRow).
+            now, name, version = time.time(), self._name, self._version
             self._writer.submit(
-                PredictionRecord(
-                    r.request_id, now, name, version, row, r.probability_of_default, r.decision
-                )
-                for r, row in zip(results, rows, strict=True)
+                [
+                    (r.request_id, now, name, version, row, r.probability_of_default, r.decision)
+                    for r, row in zip(results, rows, strict=True)
+                ]
             )
         return results
