@@ -70,7 +70,11 @@ local-cluster-down: ## stop the local control plane
 
 .PHONY: bench-api
 bench-api: setup ## throughput and latency of the API against its baselines
-	$(RUN) python app/bench/bench_api.py
+	$(RUN) python app/bench/bench_api.py $(ARGS)
+
+.PHONY: bench-api-instructions
+bench-api-instructions: setup ## instructions per request (callgrind): bare, metrics, log, full
+	$(RUN) python app/bench/bench_api.py --instructions $(ARGS)
 
 .PHONY: bench-drift
 bench-drift: setup ## drift job on 10k/100k/1M rows against plain Evidently

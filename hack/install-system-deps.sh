@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and `make demo` run for real: PostgreSQL, Prometheus
 # (with promtool), Alertmanager, podman/buildah (images without a Docker engine), Chromium (to
-# look at reports and dashboards), wrk (load generator) and debootstrap (local base images).
+# look at reports and dashboards), wrk (load generator), valgrind (instruction counts for
+# `make bench-api-instructions`) and debootstrap (local base images).
 # Idempotent: installs only what is missing, and says what it could not install and why.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ declare -A wanted=(
   [runc]=runc
   [chromium]=chromium
   [wrk]=wrk
+  [valgrind]=valgrind
   [debootstrap]=debootstrap
 )
 

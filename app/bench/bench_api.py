@@ -14,6 +14,11 @@ throughput; p99 <= 15 ms at 32 connections), and the single-row scoring cost of 
 against the compiled scorer. Figures are noisy on a shared machine: wrk, the server and
 PostgreSQL share the same cores (the range of the rounds is printed beside each median;
 `--pin-server` gives the servers a CPU of their own).
+
+`--instructions` counts instead (valgrind's callgrind, in_process.py): the instructions one
+prediction costs in the bare service, with metrics, with the prediction log and with both, on
+the event-loop thread and on all threads. Counts repeat to within a few hundred instructions
+between runs, so they show what a change to the request path costs where timings cannot.
 """
 
 from __future__ import annotations
@@ -184,6 +189,106 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+# Variants of the service for --instructions: which of metrics and the prediction log are on.
+COUNTED_VARIANTS: dict[str, dict[str, str]] = {
+    "bare": {"CREDIT_API_METRICS_ENABLED": "false", "CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
+    "metrics": {"CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
+    "log": {"CREDIT_API_METRICS_ENABLED": "false"},
+    "full": {},
+}
+
+
+@dataclass(frozen=True)
+class Counted:
+    variant: str
+    loop_thread: float  # instructions per request on the thread running the event loop
+    all_threads: float  # ... and on every thread (the prediction log's writer among them)
+
+
+def callgrind_totals(out_file: Path) -> tuple[int, int]:
+    """(first thread, all threads) instructions of a --separate-threads=yes run."""
+    per_thread = []
+    for part in sorted(out_file.parent.glob(f"{out_file.name}-*")):
+        summary = re.search(r"^summary:\s+(\d+)", part.read_text(), re.MULTILINE)
+        if summary is None:
+            raise ValueError(f"no summary line in {part}")
+        per_thread.append(int(summary.group(1)))
+    if not per_thread:
+        raise ValueError(f"callgrind wrote no {out_file}-* files")
+    return per_thread[0], sum(per_thread)
+
+
+def count_instructions(variant: str, envs: dict[int, dict[str, str]], work: Path) -> Counted:
+    """Instructions per request: a run of N requests against a warm-up-only run, divided by N.
+
+    `envs` maps each run's request count (0 and N) to its settings: each its own database,
+    or the runs, side by side, would race to register the model and do different work.
+    """
+    runs: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+    for count, env in envs.items():  # both at once: one per core
+        out_file = work / f"callgrind.{variant}.{count}"
+        command = [
+            str(require("valgrind")), "--tool=callgrind", "--separate-threads=yes",
+            f"--callgrind-out-file={out_file}",
+            sys.executable, str(BENCH_DIR / "in_process.py"), str(count),
+        ]  # fmt: skip
+        # A fixed hash seed: the same dict and set layouts, so the same work in each run. One
+        # OpenBLAS thread: its idle workers spin for a while after training, differently in
+        # each run, and no prediction uses them (one row is scored in plain Python).
+        run_env = {**os.environ, **env, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
+        runs[count] = (
+            subprocess.Popen(command, env=run_env, stderr=subprocess.DEVNULL),
+            out_file,
+        )
+    totals = {}
+    for count, (process, out_file) in runs.items():
+        if process.wait() != 0:
+            raise RuntimeError(f"{variant}: in_process.py {count} failed under callgrind")
+        totals[count] = callgrind_totals(out_file)
+    (_, (short_loop, short_all)), (requests, (long_loop, long_all)) = sorted(totals.items())
+    return Counted(variant, (long_loop - short_loop) / requests, (long_all - short_all) / requests)
+
+
+def instructions_main(requests: int) -> int:
+    require("valgrind")
+    work = Path(tempfile.mkdtemp(prefix="bench-api-instructions-"))
+    save_bundle(train(), work / "models")
+    postgres = PostgresServer()
+    postgres.start()
+    counted: list[Counted] = []
+    try:
+        for variant, extra_env in COUNTED_VARIANTS.items():
+            envs = {}
+            for count in (0, requests):
+                url = postgres.create_database(f"count_{variant}_{count}")
+                upgrade(create_store_engine(url))
+                envs[count] = {
+                    "CREDIT_API_MODEL_DIR": str(work / "models"),
+                    "CREDIT_API_DATABASE_URL": url,
+                    "CREDIT_API_TRAIN_IF_MISSING": "false",
+                    "CREDIT_API_LOG_LEVEL": "warning",
+                    **extra_env,
+                }
+            counted.append(count_instructions(variant, envs, work))
+            print(
+                f"{variant:>7}: {counted[-1].loop_thread:9,.0f} instructions per request on the"
+                f" event-loop thread, {counted[-1].all_threads:9,.0f} on all threads",
+                flush=True,
+            )
+    finally:
+        postgres.destroy()
+    bare = counted[0]
+    print(f"\ninstructions per request against bare ({requests} requests, in process):")
+    for run in counted[1:]:
+        print(
+            f"  {run.variant:>7}: +{run.all_threads - bare.all_threads:7,.0f} "
+            f"(loop thread +{run.loop_thread - bare.loop_thread:7,.0f}); "
+            f"{run.variant}/bare {bare.all_threads / run.all_threads:.3f}x "
+            "(as throughput, were requests bound by instructions alone)"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
@@ -196,7 +301,17 @@ def main() -> int:
         help="run the servers on the first CPU and wrk and PostgreSQL on the others "
         "(as when the load and the database come from other machines)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under callgrind instead of serving (valgrind)",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=4000, help="requests counted per variant (--instructions)"
+    )
     args = parser.parse_args()
+    if args.instructions:
+        return instructions_main(args.requests)
     server_cpus = pin_load_elsewhere() if args.pin_server else None
 
     pipeline_cost, scorer_cost = scoring_cost()

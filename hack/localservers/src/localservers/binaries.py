@@ -17,6 +17,7 @@ DEBIAN_PACKAGES = {
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
     "wrk": "wrk",
+    "valgrind": "valgrind",
     "podman": "podman",
     "buildah": "buildah",
 }
