@@ -83,12 +83,17 @@ class Predictor:
                 self._count[result.decision].inc()
                 self._score.observe(result.probability_of_default)
         if self._writer is not None:
-            # Plain tuples in the store's column order (see batch_insert.PredictionRow).
+            # Plain tuples in the store's column order (see batch_insert.PredictionRow); one
+            # row without a comprehension, which is a function call of its own in Python 3.11.
             now, name, version = time.time(), self._name, self._version
-            self._writer.submit(
-                [
+            if one:
+                [r] = results
+                score, decision = r.probability_of_default, r.decision
+                records = [(r.request_id, now, name, version, rows[0], score, decision)]
+            else:
+                records = [
                     (r.request_id, now, name, version, row, r.probability_of_default, r.decision)
                     for r, row in zip(results, rows, strict=True)
                 ]
-            )
+            self._writer.submit(records)
         return results
