@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,9 @@ CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 # burst of monitors (300 applied together) exhausts the client's connection pool and memory
 # instead of finishing sooner.
 MAX_CONCURRENT_RECONCILES = 12
+# How long the monitors of a namespace being deleted are skipped before one is tried again
+# (a namespace of the same name created meanwhile converges on the next try or resync).
+TERMINATING_NAMESPACE_SKIP_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -40,10 +44,17 @@ class Operator:
         self.settings = settings
         self.api: KubeApi | None = None
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_RECONCILES)
+        # Namespaces found being deleted, and when: their monitors are left alone for a while
+        # (each child the namespace controller deletes would otherwise wake a reconcile).
+        self._terminating: dict[str, float] = {}
 
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         if body["metadata"].get("deletionTimestamp"):
             # Being deleted (e.g. foreground cascading): re-applying would fight the collector.
+            return Outcome()
+        namespace = body["metadata"]["namespace"]
+        seen = self._terminating.get(namespace)
+        if seen is not None and time.monotonic() - seen < TERMINATING_NAMESPACE_SKIP_SECONDS:
             return Outcome()
         if self.api is None:
             raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
@@ -54,7 +65,20 @@ class Operator:
             kopf.event(target, type=event_type, reason=reason, message=message)
 
         async with self._slots:
-            return await reconcile(self.api, self.settings, body, post)
+            outcome = await reconcile(self.api, self.settings, body, post)
+        if outcome.namespace_terminating:
+            log.info("namespace %s is being deleted: leaving its monitors alone", namespace)
+            now = time.monotonic()
+            self._terminating = {
+                ns: at
+                for ns, at in self._terminating.items()
+                if now - at < TERMINATING_NAMESPACE_SKIP_SECONDS
+            }
+            self._terminating[namespace] = now
+            outcome.problems.clear()  # nothing to retry
+        else:
+            self._terminating.pop(namespace, None)
+        return outcome
 
 
 def _raise_for(outcome: Outcome, retry: int) -> None:

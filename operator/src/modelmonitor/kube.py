@@ -54,11 +54,19 @@ class ApiCallError(Exception):
         return f"{self.reason}: {self.message}"
 
 
+# The cause the API server gives for a write into a namespace that is being deleted.
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+
+
 def classify(error: Exception, action: str) -> ApiCallError:
     """The error policy: what each failure means for the monitor and whether to retry."""
     if isinstance(error, ApiError):
         code = error.status.code or 0
         detail = error.status.message or str(error)
+        causes = error.status.details.causes if error.status.details else None
+        if code == 403 and any(cause.reason == NAMESPACE_TERMINATING for cause in causes or []):
+            # Not a permission problem: the monitor goes with its namespace; nothing to retry.
+            return ApiCallError(NAMESPACE_TERMINATING, f"{action}: {detail}", retryable=False)
         if code == 403:
             return ApiCallError("Forbidden", f"{action}: {detail}", retryable=False)
         if code == 404:

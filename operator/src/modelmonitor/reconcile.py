@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from modelmonitor.kube import CHILD_KINDS, ApiCallError, KubeApi, child_key
+from modelmonitor.kube import (
+    CHILD_KINDS,
+    NAMESPACE_TERMINATING,
+    ApiCallError,
+    KubeApi,
+    child_key,
+)
 from modelmonitor.manifests import API_VERSION, KIND
 from modelmonitor.metrics import RECONCILE_DURATION, RECONCILE_TOTAL
 from modelmonitor.naming import selector_labels
@@ -40,6 +46,11 @@ class Outcome:
     @property
     def retryable(self) -> bool:
         return any(problem.retryable for problem in self.problems)
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """The monitor's namespace is being deleted: the monitor goes with it."""
+        return any(problem.reason == NAMESPACE_TERMINATING for problem in self.problems)
 
 
 def is_subset(desired: Any, current: Any) -> bool:
@@ -159,6 +170,11 @@ async def reconcile(
         for child in desired:
             child["metadata"]["ownerReferences"] = [reference]
         await _converge_children(api, body, desired, outcome)
+    if outcome.namespace_terminating:
+        # Neither a status nor Warning events (both would fail or be deleted): the namespace
+        # controller is deleting the children and the monitor itself.
+        RECONCILE_TOTAL.labels(result="namespace_terminating").inc()
+        return outcome
     await _write_status(api, body, desired, outcome)
     await _post_events(outcome, post_event)
     result = "invalid" if outcome.invalid else ("error" if outcome.problems else "ok")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from lightkube import ApiError
-from lightkube.models.meta_v1 import Status
+from lightkube.models.meta_v1 import Status, StatusCause, StatusDetails
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -88,6 +88,23 @@ def test_api_errors_are_classified_once(code: int, reason: str, retryable: bool)
     problem = classify(error, "list PrometheusRule")
     assert (problem.reason, problem.retryable) == (reason, retryable)
     assert problem.message == "list PrometheusRule: the server says no"
+
+
+def test_a_write_into_a_namespace_being_deleted_is_not_a_permission_problem() -> None:
+    # What the API server's NamespaceLifecycle admission answers, cause and all.
+    message = "unable to create new content in namespace x because it is being terminated"
+    error = ApiError(
+        status=Status(
+            code=403,
+            reason="Forbidden",
+            message=message,
+            details=StatusDetails(
+                causes=[StatusCause(reason="NamespaceTerminating", field="metadata.namespace")]
+            ),
+        )
+    )
+    problem = classify(error, "apply CronJob m-drift")
+    assert (problem.reason, problem.retryable) == ("NamespaceTerminating", False)
 
 
 def test_network_errors_are_retryable() -> None:
