@@ -116,14 +116,22 @@ def serve(
         time.sleep(0.2)
 
 
+BARE_ENV = {"CREDIT_API_METRICS_ENABLED": "false", "CREDIT_API_PREDICTION_LOG_ENABLED": "false"}
 VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "full": (["credit_api.main:create_app", "--factory"], {}),
-    "bare": (
-        ["credit_api.main:create_app", "--factory"],
-        {"CREDIT_API_METRICS_ENABLED": "false", "CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
-    ),
+    "bare": (["credit_api.main:create_app", "--factory"], BARE_ENV),
     "naive": (["naive_app:create_app", "--factory", "--app-dir", str(BENCH_DIR)], {}),
 }
+
+
+def service_env(work: Path, database_url: str, extra: dict[str, str]) -> dict[str, str]:
+    """A variant's settings: the bundle trained into `work`, its own database."""
+    return {
+        "CREDIT_API_MODEL_DIR": str(work / "models"),
+        "CREDIT_API_DATABASE_URL": database_url,
+        "CREDIT_API_TRAIN_IF_MISSING": "false",
+        **extra,
+    }
 
 
 def wrk(port: int, connections: int, seconds: int, script: Path) -> dict[str, Any]:
@@ -191,7 +199,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 # Variants of the service for --instructions: which of metrics and the prediction log are on.
 COUNTED_VARIANTS: dict[str, dict[str, str]] = {
-    "bare": {"CREDIT_API_METRICS_ENABLED": "false", "CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
+    "bare": BARE_ENV,
     "metrics": {"CREDIT_API_PREDICTION_LOG_ENABLED": "false"},
     "log": {"CREDIT_API_METRICS_ENABLED": "false"},
     "full": {},
@@ -263,11 +271,8 @@ def instructions_main(requests: int) -> int:
                 url = postgres.create_database(f"count_{variant}_{count}")
                 upgrade(create_store_engine(url))
                 envs[count] = {
-                    "CREDIT_API_MODEL_DIR": str(work / "models"),
-                    "CREDIT_API_DATABASE_URL": url,
-                    "CREDIT_API_TRAIN_IF_MISSING": "false",
+                    **service_env(work, url, extra_env),
                     "CREDIT_API_LOG_LEVEL": "warning",
-                    **extra_env,
                 }
             counted.append(count_instructions(variant, envs, work))
             print(
@@ -331,12 +336,7 @@ def main() -> int:
         for variant, (target, extra_env) in VARIANTS.items():
             url = postgres.create_database(f"bench_{variant}")
             upgrade(create_store_engine(url))
-            env = {
-                "CREDIT_API_MODEL_DIR": str(work / "models"),
-                "CREDIT_API_DATABASE_URL": url,
-                "CREDIT_API_TRAIN_IF_MISSING": "false",
-                **extra_env,
-            }
+            env = service_env(work, url, extra_env)
             port = free_port()
             servers[variant] = (port, serve(target, env, port, server_cpus), url)
             wrk(port, 8, args.warmup, script)

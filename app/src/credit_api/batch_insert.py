@@ -116,9 +116,14 @@ def _postgresql_insert(dialect: sa.Dialect) -> str:
 _SQLITE_INSERT = sqlite.insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
 
 
+def _document(records: Sequence[EncodedRecord]) -> bytes:
+    """The batch as one JSON array of the encoded records."""
+    return b"[" + b",".join(records) + b"]"
+
+
 def _insert_postgresql(connection: sa.Connection, records: Sequence[EncodedRecord]) -> None:
     # The document goes as the bytes the records already are: no decode to str and back.
-    document = b"[" + b",".join(records) + b"]"
+    document = _document(records)
     statement = _postgresql_insert(connection.dialect)
     connection.exec_driver_sql(statement, {"rows": Jsonb(document, dumps=_as_is)})
 
@@ -129,7 +134,7 @@ def _as_is(document: bytes) -> bytes:
 
 def _insert_sqlite(connection: sa.Connection, records: Sequence[EncodedRecord]) -> None:
     rows = []
-    for record in orjson.loads(b"[" + b",".join(records) + b"]"):
+    for record in orjson.loads(_document(records)):
         row = dict(zip(_COLUMNS, record, strict=True))
         row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC)
         rows.append(row)

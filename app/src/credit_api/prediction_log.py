@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-import orjson
 import sqlalchemy as sa
 
 from credit_api.batch_insert import (
@@ -118,20 +117,19 @@ class PredictionLogWriter:
             encoded = (
                 [encode_record(records[0])] if count == 1 else list(map(encode_record, records))
             )
-        except (TypeError, orjson.JSONEncodeError):
+        except TypeError:  # orjson's JSONEncodeError is one
             encoded = self._encodable(records)
         with self._lock:
             queue = self._queue
+            queued = len(queue)
             self.submitted += count
-            if self._stopping or len(queue) + len(self._in_flight) + len(encoded) > self._max_queue:
+            if self._stopping or queued + len(self._in_flight) + len(encoded) > self._max_queue:
                 accepted = self._accept_within_bound(encoded)
             else:
                 queue.extend(encoded)
                 accepted = len(encoded)
             # Wake the writer when it waits for a first record or for a full batch.
-            if accepted and (
-                len(queue) == accepted or len(queue) - accepted < self._batch_size <= len(queue)
-            ):
+            if accepted and (queued == 0 or queued < self._batch_size <= queued + accepted):
                 self._work.notify()
             reason = "shutdown" if self._stopping else "queue_full"
         if len(encoded) < count:
@@ -147,7 +145,7 @@ class PredictionLogWriter:
         for record in records:
             try:
                 encoded.append(encode_record(record))
-            except (TypeError, orjson.JSONEncodeError) as error:
+            except TypeError as error:
                 log.error("dropping record %s that cannot be encoded: %s", record[0], error)
         return encoded
 
