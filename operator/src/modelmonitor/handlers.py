@@ -23,6 +23,7 @@ from modelmonitor.manifests import GROUP, PLURAL, VERSION
 from modelmonitor.metrics import observe_monitor
 from modelmonitor.naming import MANAGED_BY
 from modelmonitor.reconcile import Outcome, reconcile
+from modelmonitor.serial import PerKeySerial
 from modelmonitor.settings import Settings
 
 MAX_RETRY_DELAY = 60.0
@@ -47,44 +48,59 @@ class Operator:
         # Namespaces found being deleted, and when: their monitors are left alone for a while
         # (each child the namespace controller deletes would otherwise wake a reconcile).
         self._terminating: dict[str, float] = {}
+        # One reconcile of a monitor at a time (its own handlers, its timer, its children's
+        # watches all trigger one), so a burst of child deletions makes one or two, not six.
+        self._serial = PerKeySerial()
 
-    async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+    async def reconcile(self, body: Mapping[str, Any], *, unless_queued: bool = False) -> Outcome:
+        """Converge one monitor; `unless_queued`: not if a reconcile of it is already waiting."""
         if body["metadata"].get("deletionTimestamp"):
             # Being deleted (e.g. foreground cascading): re-applying would fight the collector.
             return Outcome()
         namespace = body["metadata"]["namespace"]
-        seen = self._terminating.get(namespace)
-        if seen is not None and time.monotonic() - seen < TERMINATING_NAMESPACE_SKIP_SECONDS:
+        key = (namespace, body["metadata"]["name"])
+        if unless_queued and self._serial.queued(key):
             return Outcome()
-        if self.api is None:
-            raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
+        async with self._serial.turn(key):
+            if self._namespace_skipped(namespace):
+                return Outcome()
+            if self.api is None:
+                raise kopf.TemporaryError("the Kubernetes client is not ready yet", delay=1)
 
-        target: Any = body  # kopf.Body or the dict a child watch fetched: both carry metadata
+            target: Any = body  # kopf.Body or the dict a child watch fetched: both carry metadata
 
-        def post(event_type: str, reason: str, message: str) -> None:
-            kopf.event(target, type=event_type, reason=reason, message=message)
+            def post(event_type: str, reason: str, message: str) -> None:
+                kopf.event(target, type=event_type, reason=reason, message=message)
 
-        async with self._slots:
-            outcome = await reconcile(self.api, self.settings, body, post)
-        if outcome.namespace_terminating:
-            log.info("namespace %s is being deleted: leaving its monitors alone", namespace)
-            now = time.monotonic()
-            self._terminating = {
-                ns: at
-                for ns, at in self._terminating.items()
-                if now - at < TERMINATING_NAMESPACE_SKIP_SECONDS
-            }
-            self._terminating[namespace] = now
-            outcome.problems.clear()  # nothing to retry
-        else:
-            self._terminating.pop(namespace, None)
+            async with self._slots:
+                outcome = await reconcile(self.api, self.settings, body, post)
+            self._note_namespace(namespace, terminating=outcome.namespace_terminating)
         return outcome
+
+    def _namespace_skipped(self, namespace: str) -> bool:
+        seen = self._terminating.get(namespace)
+        return seen is not None and time.monotonic() - seen < TERMINATING_NAMESPACE_SKIP_SECONDS
+
+    def _note_namespace(self, namespace: str, *, terminating: bool) -> None:
+        if not terminating:
+            self._terminating.pop(namespace, None)
+            return
+        log.info("namespace %s is being deleted: leaving its monitors alone", namespace)
+        now = time.monotonic()
+        self._terminating = {
+            ns: at
+            for ns, at in self._terminating.items()
+            if now - at < TERMINATING_NAMESPACE_SKIP_SECONDS
+        }
+        self._terminating[namespace] = now
 
 
 def _raise_for(outcome: Outcome, retry: int) -> None:
     """Turn an outcome into kopf's retry policy: invalid specs never retry, API errors back off."""
     if outcome.invalid is not None:
         raise kopf.PermanentError(str(outcome.invalid))
+    if outcome.namespace_terminating:
+        return  # nothing to retry: the monitor goes with its namespace
     if outcome.problems:
         delay = min(MAX_RETRY_DELAY, 2.0 ** min(retry, 6))
         raise kopf.TemporaryError("; ".join(map(str, outcome.problems)), delay=delay)
@@ -135,4 +151,4 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
                     namespace = str(body.metadata.namespace)
                     monitor = await operator.api.get_monitor(namespace, owner["name"])
                     if monitor is not None:
-                        await operator.reconcile(monitor)
+                        await operator.reconcile(monitor, unless_queued=True)

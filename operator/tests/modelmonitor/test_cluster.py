@@ -293,8 +293,14 @@ def test_a_converged_resync_makes_no_writes(
     kube: Kube, operator: OperatorProcess, namespace: str
 ) -> None:
     _ready_monitor(kube, namespace)
-    # The operator is shared: let this creation's follow-up reconciles and the clean-up of
-    # earlier tests' namespaces finish (no write for a whole resync interval) before measuring.
+    # The operator is shared: let the deletion of earlier tests' namespaces finish (each child
+    # the namespace controller deletes wakes a reconcile, refused with a write attempted), then
+    # this creation's follow-up reconciles (no write for a whole resync interval).
+    wait_for(
+        lambda: _other_test_namespaces(kube, namespace) == [] or None,
+        timeout=180,
+        what="earlier tests' namespaces deleted",
+    )
     wait_for(
         lambda: _no_writes_for(operator, RESYNC_SECONDS) or None,
         timeout=120,
@@ -305,6 +311,11 @@ def test_a_converged_resync_makes_no_writes(
     time.sleep(2.5 * RESYNC_SECONDS)
     assert operator.metric("modelmonitor_reconcile_total") > reconciles  # resyncs did run
     assert operator.metric("modelmonitor_api_writes_total") == before
+
+
+def _other_test_namespaces(kube: Kube, namespace: str) -> list[str]:
+    names = kube.kubectl("get", "namespaces", "-o", "name").stdout.split()
+    return [n for n in names if n.startswith("namespace/mmtest-") and n != f"namespace/{namespace}"]
 
 
 def _no_writes_for(operator: OperatorProcess, seconds: float) -> bool:
