@@ -36,6 +36,7 @@ from credit_api.batch_insert import (
     encode_record,
     record_prefix,
     request_id_of,
+    writer_connection,
 )
 from credit_api.metrics import Metrics
 
@@ -89,6 +90,7 @@ class PredictionLogWriter:
         self._deadline = float("inf")
         self._abandoned = False
         self._thread: threading.Thread | None = None
+        self._connection: sa.Connection | None = None  # the worker's own, between batches
         self._first_setup_done = threading.Event()
 
         self.submitted = 0
@@ -227,6 +229,12 @@ class PredictionLogWriter:
     # -- the worker thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._write_until_stopped()
+        finally:
+            self._close_connection()
+
+    def _write_until_stopped(self) -> None:
         backoff = FIRST_BACKOFF_SECONDS
         while True:
             if not self.store_ready:
@@ -321,9 +329,23 @@ class PredictionLogWriter:
         return True
 
     def _insert_rows(self, batch: list[EncodedRecord]) -> None:
-        with self._engine.begin() as connection:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = writer_connection(self._engine)
+        try:
             self._insert(connection, batch)
+        except Exception:
+            self._close_connection()  # broken or in a failed state: a fresh one next time
+            raise
         self._store_ok()
+
+    def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception as error:  # already broken: closing is best effort
+                log.debug("closing the writer's connection: %s", error)
 
     def _settle(self, records: list[EncodedRecord], *, written: int = 0, rejected: int = 0) -> None:
         with self._lock:
