@@ -244,3 +244,49 @@ def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: 
     assert count_rows(postgres_url) == 299
     assert stored.features == {"age_in_years": 7}
     assert stored.created_at == datetime.fromtimestamp(now, UTC)
+
+
+def terminate_other_sessions(url: str) -> int:
+    """Kill every other session on the database, as a server restart or an idle timeout would."""
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as connection:
+            killed = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(killed)
+
+
+def test_the_writer_replaces_a_connection_that_died_between_batches(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_store_engine(postgres_url)
+    writer = PredictionLogWriter(engine, setup=upgrade, flush_interval=0.05, health_interval=0.2)
+    writer.start()
+
+    def write(ids: range) -> None:
+        now = time.time()
+        writer.submit([PredictionRecord(f"id-{i}", now, "m", "1", {}, 0.5, "bad") for i in ids])
+        assert writer.flush_record(f"id-{ids[-1]}", timeout=10)
+
+    try:
+        write(range(0, 10))
+        # Killed while idle, then found dead by an insert, and then by a health check.
+        assert terminate_other_sessions(postgres_url) >= 1
+        write(range(10, 20))
+        assert terminate_other_sessions(postgres_url) >= 1
+        time.sleep(0.6)  # at least one health check on the dead connection
+        assert writer.store_up
+        write(range(20, 30))
+    finally:
+        writer.stop(timeout=30)
+        engine.dispose()
+    assert writer.written == 30
+    assert count_rows(postgres_url) == 30
+    # Reconnected on the spot: no outage reported, no batch waited for a backoff.
+    assert "prediction store unavailable" not in caplog.text

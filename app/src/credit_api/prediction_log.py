@@ -3,8 +3,8 @@
 The request path only encodes its record and appends it to an in-memory queue (microseconds,
 never blocks on I/O). A background thread prepares the store (schema migration, model
 registration), then takes up to `batch_size` records at a time, waiting at most
-`flush_interval` for a batch to fill, and inserts them in one statement. Writes are
-idempotent (`ON CONFLICT DO NOTHING` on the request id), so a batch whose commit succeeded
+`flush_interval` for a batch to fill, and inserts them in one statement, on a connection of
+its own that it holds between batches (and pings when idle). Writes are idempotent (`ON CONFLICT DO NOTHING` on the request id), so a batch whose commit succeeded
 but whose acknowledgement was lost can be retried safely.
 
 Nothing is lost silently:
@@ -329,15 +329,35 @@ class PredictionLogWriter:
         return True
 
     def _insert_rows(self, batch: list[EncodedRecord]) -> None:
+        self._on_connection(lambda connection: self._insert(connection, batch))
+        self._store_ok()
+
+    def _on_connection(self, action: Callable[[sa.Connection], None]) -> None:
+        """Run `action` on the writer's own connection, opening one when there is none.
+
+        A connection held since an earlier batch may have died in between (the server
+        restarted, an idle timeout): then the action runs once more on a fresh one, as a
+        pool's pre-ping would, rather than counting an outage. Retrying an insert is safe:
+        it skips request ids already stored.
+        """
+        reused = self._connection is not None
+        try:
+            self._run_on_held_connection(action)
+        except Exception as error:
+            if not (reused and is_connection_error(error)):
+                raise
+            log.debug("the writer's connection went stale (%s); reconnecting", error)
+            self._run_on_held_connection(action)
+
+    def _run_on_held_connection(self, action: Callable[[sa.Connection], None]) -> None:
         connection = self._connection
         if connection is None:
             connection = self._connection = writer_connection(self._engine)
         try:
-            self._insert(connection, batch)
+            action(connection)
         except Exception:
             self._close_connection()  # broken or in a failed state: a fresh one next time
             raise
-        self._store_ok()
 
     def _close_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -380,9 +400,15 @@ class PredictionLogWriter:
         log.info("prediction store ready")
 
     def _health_check(self) -> None:
-        def ping() -> None:
-            with self._engine.connect() as connection:
+        """Between batches: the store answers on the writer's connection (which this keeps
+        alive, and replaces when it has died)."""
+
+        def select_one(connection: sa.Connection) -> None:
+            with connection.begin():
                 connection.execute(sa.text("SELECT 1"))
+
+        def ping() -> None:
+            self._on_connection(select_one)
             self._store_ok()
 
         self._try(ping)
