@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -166,3 +169,46 @@ def test_postgres_urls_are_normalised_to_psycopg() -> None:
     assert ps.normalise_url("postgres://u@h/db").drivername == "postgresql+psycopg"
     assert ps.normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert ps.normalise_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_a_postgres_server_that_never_answers_fails_the_connect_in_time() -> None:
+    # Listening, so TCP connects land in its backlog, but nothing ever answers libpq's hello.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        engine = ps.create_store_engine(f"postgresql://u@127.0.0.1:{port}/db?connect_timeout=1")
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="timeout"):
+            engine.connect()
+        assert time.monotonic() - started < 5
+        engine.dispose()
+
+
+class _CapturedError(Exception):
+    pass
+
+
+def _connect_params(engine: sa.Engine) -> dict[str, Any]:
+    """What the engine hands the driver to connect, without connecting."""
+    seen: dict[str, Any] = {}
+
+    def capture(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        seen.update(cparams)
+        raise _CapturedError
+
+    sa.event.listen(engine, "do_connect", capture)
+    with pytest.raises(_CapturedError):
+        engine.connect()
+    return seen
+
+
+def test_postgres_connects_time_out_by_default_and_the_url_can_say_otherwise() -> None:
+    default = _connect_params(ps.create_store_engine("postgresql://u@127.0.0.1:1/db"))
+    assert default["connect_timeout"] == ps.CONNECT_TIMEOUT_SECONDS
+    chosen = _connect_params(
+        ps.create_store_engine("postgresql://u@127.0.0.1:1/db?connect_timeout=3")
+    )
+    assert chosen["connect_timeout"] == "3"
+    kept = _connect_params(
+        ps.create_store_engine("postgresql://u@127.0.0.1:1/db", connect_args={"sslmode": "disable"})
+    )
+    assert (kept["connect_timeout"], kept["sslmode"]) == (ps.CONNECT_TIMEOUT_SECONDS, "disable")

@@ -1,6 +1,6 @@
 """The prediction store: the schema model services write and the drift job reads."""
 
-from prediction_store.engine import create_store_engine, normalise_url
+from prediction_store.engine import CONNECT_TIMEOUT_SECONDS, create_store_engine, normalise_url
 from prediction_store.migrate import current_revision, head_revision, upgrade
 from prediction_store.queries import (
     count_predictions,
@@ -20,6 +20,7 @@ from prediction_store.registry import (
 from prediction_store.schema import feedback, metadata, models, predictions, reference_rows
 
 __all__ = [
+    "CONNECT_TIMEOUT_SECONDS",
     "FeatureKind",
     "FeatureSpec",
     "ModelRegistration",

@@ -18,14 +18,27 @@ def normalise_url(url: str) -> sa.URL:
     return parsed
 
 
+# How long a PostgreSQL connection may take to be established, handshake included. libpq
+# waits forever by default: a server that accepts TCP and never answers (hung, or a proxy
+# in front of a dead one) would hold a writer or a drift run for good.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def create_store_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine tuned for the store: pre-ping on PostgreSQL, WAL and a busy timeout on SQLite."""
+    """An engine tuned for the store: pre-ping and a connect timeout on PostgreSQL (the URL's
+    own `connect_timeout` wins), WAL and a busy timeout on SQLite."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in parsed.query:
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            **kwargs.get("connect_args", {}),
+        }
+        kwargs["connect_args"] = connect_args
     return sa.create_engine(parsed, **kwargs)
 
 
