@@ -4,8 +4,9 @@ The request path only encodes its record and appends it to an in-memory queue (m
 never blocks on I/O). A background thread prepares the store (schema migration, model
 registration), then takes up to `batch_size` records at a time, waiting at most
 `flush_interval` for a batch to fill, and inserts them in one statement, on a connection of
-its own that it holds between batches (and pings when idle). Writes are idempotent (`ON CONFLICT DO NOTHING` on the request id), so a batch whose commit succeeded
-but whose acknowledgement was lost can be retried safely.
+its own that it holds between batches (and pings when idle). Writes are idempotent (`ON
+CONFLICT DO NOTHING` on the request id), so a batch whose commit succeeded but whose
+acknowledgement was lost can be retried safely.
 
 Nothing is lost silently:
 - the queue holds at most `max_queue` records, counting a batch being retried; a record that
