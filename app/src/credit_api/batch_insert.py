@@ -138,8 +138,9 @@ def _insert_postgresql(connection: sa.Connection, records: Sequence[EncodedRecor
     # The document goes as the bytes the records already are: no decode to str and back.
     document = _document(records)
     statement = _postgresql_insert(connection.dialect)
-    connection.exec_driver_sql(statement, {"rows": Jsonb(document, dumps=_as_is)})
-    connection.commit()  # ends SQLAlchemy's own transaction; nothing is sent in autocommit
+    # In autocommit (writer_connection) the block sends no BEGIN or COMMIT.
+    with connection.begin():
+        connection.exec_driver_sql(statement, {"rows": Jsonb(document, dumps=_as_is)})
 
 
 def _as_is(document: bytes) -> bytes:

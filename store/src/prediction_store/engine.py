@@ -34,11 +34,10 @@ def create_store_engine(url: str, **kwargs: Any) -> sa.Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if "connect_timeout" not in parsed.query:
-        connect_args = {
+        kwargs["connect_args"] = {
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             **kwargs.get("connect_args", {}),
         }
-        kwargs["connect_args"] = connect_args
     return sa.create_engine(parsed, **kwargs)
 
 
