@@ -178,7 +178,12 @@ def batch_request_model(max_items: int) -> type[BatchPredictionRequest]:
 class Prediction(BaseModel):
     """The model's answer for one application."""
 
-    request_id: str = Field(description="Identifies this prediction, e.g. to send feedback.")
+    request_id: str = Field(
+        description=(
+            "Identifies this prediction, e.g. to send feedback: a UUIDv7 as 32 hex digits,"
+            " so ids sort by the millisecond they were made."
+        )
+    )
     decision: Decision
     probability_of_default: float = Field(ge=0, le=1)
 
@@ -219,7 +224,7 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"request_id": "5f0c6a7e9d2b4c1f8e3a2b1c0d9e8f7a", "outcome": "bad"}]
+            "examples": [{"request_id": "019ae4b8c77b7a3e9d2b4c1f8e3a2b1c", "outcome": "bad"}]
         },
     )
 
