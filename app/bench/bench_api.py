@@ -8,8 +8,9 @@ then serves three variants with one uvicorn worker each on loopback and drives t
 - naive: the same model behind prometheus-fastapi-instrumentator defaults, scoring with the
          scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
 
-It prints requests/s, p50/p99 latency and the server's CPU per request (all its threads) per
-variant and concurrency, the ratios the service aims for (full >= 0.85x bare and >= 1.3x naive
+It prints requests/s, p50/p99 latency, the server's CPU per request (all its threads) and
+PostgreSQL's (all its processes, whichever variant's work they do meanwhile) per variant and
+concurrency, the ratios the service aims for (full >= 0.85x bare and >= 1.3x naive
 throughput; p99 <= 15 ms at 32 connections), and the single-row scoring cost of the pipeline
 against the compiled scorer. Figures are noisy on a shared machine: wrk, the server and
 PostgreSQL share the same cores. The variants take turns round after round, in an order that
@@ -49,7 +50,7 @@ from credit_api.training import train
 from localservers.binaries import require
 from localservers.ports import free_port
 from localservers.postgres import PostgresServer
-from localservers.process import cpu_seconds
+from localservers.process import cpu_seconds, tree_cpu_seconds
 from prediction_store import count_predictions, create_store_engine, upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -73,6 +74,7 @@ class Run:
     requests: int
     errors: int
     cpu_per_request: float  # the server process's CPU seconds (all threads) per request
+    store_cpu_per_request: float  # PostgreSQL's (all its processes) during the run, per request
     round: int = 0
 
 
@@ -332,6 +334,8 @@ def main() -> int:
     script.write_text(WRK_SCRIPT.format(body=json.dumps(EXAMPLE_APPLICATION)))
     postgres = PostgresServer()
     postgres.start()
+    assert postgres.pid is not None
+    postgres_pid = postgres.pid
     servers: dict[str, tuple[int, subprocess.Popen[bytes], str]] = {}
     runs: list[Run] = []
     try:
@@ -351,14 +355,17 @@ def main() -> int:
                 for variant in rotated(list(servers), round_):
                     port, process, _url = servers[variant]
                     cpu_before = cpu_seconds(process.pid)
+                    store_cpu_before = tree_cpu_seconds(postgres_pid)
                     figures = wrk(port, connections, args.seconds, script)
                     cpu = cpu_seconds(process.pid) - cpu_before
+                    store_cpu = tree_cpu_seconds(postgres_pid) - store_cpu_before
                     runs.append(
                         Run(
                             variant,
                             connections,
                             **figures,
                             cpu_per_request=cpu / figures["requests"],
+                            store_cpu_per_request=store_cpu / figures["requests"],
                             round=round_,
                         )
                     )
@@ -421,6 +428,7 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
         sum(r.requests for r in mine),
         sum(r.errors for r in mine),
         statistics.median(r.cpu_per_request for r in mine),
+        statistics.median(r.store_cpu_per_request for r in mine),
     )
 
 
@@ -432,6 +440,7 @@ def print_median(variant: str, connections: int, runs: list[Run]) -> None:
         f" ({min(rates):.0f}-{max(rates):.0f})"
         f"  p50 {run.p50 * 1e3:7.2f} ms  p99 {run.p99 * 1e3:7.2f} ms"
         f"  cpu {run.cpu_per_request * 1e6:5.0f} us/req"
+        f"  store cpu {run.store_cpu_per_request * 1e6:4.0f} us/req"
         f"  ({run.requests} requests, non-2xx {run.errors})",
         flush=True,
     )

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from localservers.postgres import PostgresServer
-from localservers.process import cpu_seconds
+from localservers.process import cpu_seconds, tree_cpu_seconds
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
 from localservers.webhook import WebhookReceiver
 
@@ -97,3 +97,29 @@ def test_cpu_seconds_counts_what_a_process_burned_not_its_wall_time() -> None:
         sleeper.kill()
         spinner.wait()
         sleeper.wait()
+
+
+# A parent that idles while one child spins and exits (reaped) and another spins and stays.
+SPAWN_SPINNERS = f"""
+import subprocess, sys
+spin = {SPIN_THEN_WAIT!r}
+subprocess.run([sys.executable, "-c", spin], input=b"", stdout=subprocess.DEVNULL, check=True)
+live = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+live.stdout.readline()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_tree_cpu_seconds_adds_live_and_exited_children_to_their_parent() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SPAWN_SPINNERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline() == b"ready\n"
+        assert cpu_seconds(parent.pid) < 0.4
+        assert 0.95 <= tree_cpu_seconds(parent.pid) < 10
+    finally:
+        parent.kill()  # its live child reads its stdin to the end, so it exits as well
+        parent.wait()

@@ -34,6 +34,11 @@ class PostgresServer:
         self._process: ServerProcess | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (its backends are its children)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def url(self) -> str:
         return self.url_for("postgres")
 

@@ -11,13 +11,33 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psutil
+
 _RUNNING: set[ServerProcess] = set()
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads so far (from /proc, Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and all its threads so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and of every process under it, the exited ones included.
+
+    A server such as PostgreSQL does its work in child processes: long-lived ones (a
+    connection's backend, the WAL writer) and short-lived ones (autovacuum workers), whose
+    time the kernel adds to their parent's children times once the parent has reaped them.
+    A process that exits between two reads may be missed by one of them: a reading, not an
+    account.
+    """
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 class ServerProcess:
