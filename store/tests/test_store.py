@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -23,7 +26,7 @@ SPECS = (
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> sa.Engine:
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     engine = ps.create_store_engine(url)
     ps.upgrade(engine)
@@ -201,14 +204,52 @@ def _connect_params(engine: sa.Engine) -> dict[str, Any]:
     return seen
 
 
-def test_postgres_connects_time_out_by_default_and_the_url_can_say_otherwise() -> None:
+def test_postgres_connections_get_the_stores_defaults_and_the_url_can_say_otherwise() -> None:
     default = _connect_params(ps.create_store_engine("postgresql://u@127.0.0.1:1/db"))
+    assert default.items() >= ps.POSTGRES_CONNECTION_DEFAULTS.items()
     assert default["connect_timeout"] == ps.CONNECT_TIMEOUT_SECONDS
     chosen = _connect_params(
-        ps.create_store_engine("postgresql://u@127.0.0.1:1/db?connect_timeout=3")
+        ps.create_store_engine(
+            "postgresql://u@127.0.0.1:1/db?connect_timeout=3&tcp_user_timeout=0",
+            connection_defaults={"connect_timeout": 5, "keepalives_idle": 60},
+        )
     )
-    assert chosen["connect_timeout"] == "3"
+    assert (chosen["connect_timeout"], chosen["tcp_user_timeout"]) == ("3", "0")
+    assert chosen["keepalives_idle"] == 60
+    assert chosen["keepalives_count"] == ps.POSTGRES_CONNECTION_DEFAULTS["keepalives_count"]
     kept = _connect_params(
         ps.create_store_engine("postgresql://u@127.0.0.1:1/db", connect_args={"sslmode": "disable"})
     )
     assert (kept["connect_timeout"], kept["sslmode"]) == (ps.CONNECT_TIMEOUT_SECONDS, "disable")
+
+
+@pytest.mark.postgres
+def test_postgres_connections_detect_a_vanished_server_within_a_minute(postgres_url: str) -> None:
+    """The defaults reach the connection's socket: libpq accepted them and set them."""
+    engine = ps.create_store_engine(postgres_url)
+    with engine.connect() as connection:
+        driver_connection = connection.connection.driver_connection
+        assert isinstance(driver_connection, psycopg.Connection)
+        pgconn = driver_connection.pgconn
+        with socket.socket(fileno=os.dup(pgconn.socket)) as sock:
+            options = {
+                name: sock.getsockopt(socket.IPPROTO_TCP, option)
+                for name, option in [
+                    ("tcp_user_timeout", socket.TCP_USER_TIMEOUT),
+                    ("keepalives_idle", socket.TCP_KEEPIDLE),
+                    ("keepalives_interval", socket.TCP_KEEPINTVL),
+                    ("keepalives_count", socket.TCP_KEEPCNT),
+                ]
+            }
+            keepalive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    engine.dispose()
+    assert keepalive == 1
+    assert options == {
+        name: value
+        for name, value in ps.POSTGRES_CONNECTION_DEFAULTS.items()
+        if name != "connect_timeout"
+    }
+    probing = (
+        options["keepalives_idle"] + options["keepalives_interval"] * options["keepalives_count"]
+    )
+    assert max(probing, options["tcp_user_timeout"] / 1000) <= 60

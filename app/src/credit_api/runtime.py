@@ -109,12 +109,13 @@ class Runtime:
 
 
 def store_engine(url: str) -> sa.Engine:
-    """The store's engine; a SQLite file gets its directory, PostgreSQL a connect timeout."""
+    """The store's engine; a SQLite file gets its directory, PostgreSQL a shorter connect
+    timeout than the store's default (the URL's own wins)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return create_store_engine(url)
     return create_store_engine(
-        url, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+        url, connection_defaults={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
     )

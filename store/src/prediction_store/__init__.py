@@ -1,6 +1,11 @@
 """The prediction store: the schema model services write and the drift job reads."""
 
-from prediction_store.engine import CONNECT_TIMEOUT_SECONDS, create_store_engine, normalise_url
+from prediction_store.engine import (
+    CONNECT_TIMEOUT_SECONDS,
+    POSTGRES_CONNECTION_DEFAULTS,
+    create_store_engine,
+    normalise_url,
+)
 from prediction_store.migrate import current_revision, head_revision, upgrade
 from prediction_store.queries import (
     count_predictions,
@@ -21,6 +26,7 @@ from prediction_store.schema import feedback, metadata, models, predictions, ref
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
+    "POSTGRES_CONNECTION_DEFAULTS",
     "FeatureKind",
     "FeatureSpec",
     "ModelRegistration",

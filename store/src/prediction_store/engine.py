@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,21 +24,38 @@ def normalise_url(url: str) -> sa.URL:
 # in front of a dead one) would hold a writer or a drift run for good.
 CONNECT_TIMEOUT_SECONDS = 10
 
+# libpq parameters every PostgreSQL connection gets unless its URL sets them. Once
+# connected, a server that vanishes without a reset (a partition, a node lost) leaves a
+# statement waiting on the kernel: about 15 minutes of retransmissions for data sent, and
+# for an idle or waiting connection two hours before the first keepalive probe.
+POSTGRES_CONNECTION_DEFAULTS: Mapping[str, int] = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    # Data sent and unacknowledged for 30 s (and failed keepalives) end the connection.
+    "tcp_user_timeout": 30_000,
+    # Probe a quiet connection after 30 s, every 10 s; three unanswered probes end it.
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
-def create_store_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine tuned for the store: pre-ping and a connect timeout on PostgreSQL (the URL's
-    own `connect_timeout` wins), WAL and a busy timeout on SQLite."""
+
+def create_store_engine(
+    url: str, connection_defaults: Mapping[str, int] | None = None, **kwargs: Any
+) -> sa.Engine:
+    """An engine tuned for the store: pre-ping, a connect timeout and dead-peer detection on
+    PostgreSQL (`POSTGRES_CONNECTION_DEFAULTS`, overridden by `connection_defaults`; a
+    parameter the URL sets wins over both), WAL and a busy timeout on SQLite."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    if "connect_timeout" not in parsed.query:
-        kwargs["connect_args"] = {
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            **kwargs.get("connect_args", {}),
-        }
+    defaults = {**POSTGRES_CONNECTION_DEFAULTS, **(connection_defaults or {})}
+    kwargs["connect_args"] = {
+        **{name: value for name, value in defaults.items() if name not in parsed.query},
+        **kwargs.get("connect_args", {}),
+    }
     return sa.create_engine(parsed, **kwargs)
 
 
