@@ -11,14 +11,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from credit_api.batch_insert import PredictionRecord
 from credit_api.metrics import Metrics
 from credit_api.prediction_log import PredictionLogWriter
+from credit_api.runtime import POSTGRES_CONNECT_TIMEOUT_SECONDS, store_engine
 from localservers.postgres import PostgresServer
 from prediction_store import (
+    POSTGRES_CONNECTION_DEFAULTS,
     create_store_engine,
     current_revision,
     feedback,
@@ -290,3 +293,21 @@ def test_the_writer_replaces_a_connection_that_died_between_batches(
     assert count_rows(postgres_url) == 30
     # Reconnected on the spot: no outage reported, no batch waited for a backoff.
     assert "prediction store unavailable" not in caplog.text
+
+
+def libpq_parameters(engine: sa.Engine) -> dict[str, str]:
+    """The parameters libpq connected with (those not at libpq's own default)."""
+    with engine.connect() as connection:
+        driver_connection = connection.connection.driver_connection
+        assert isinstance(driver_connection, psycopg.Connection)
+        parameters = driver_connection.info.get_parameters()
+    engine.dispose()
+    return parameters
+
+
+def test_the_services_connect_timeout_yields_to_the_urls(postgres_url: str) -> None:
+    own = libpq_parameters(store_engine(postgres_url))
+    assert own["connect_timeout"] == str(POSTGRES_CONNECT_TIMEOUT_SECONDS)
+    assert own["tcp_user_timeout"] == str(POSTGRES_CONNECTION_DEFAULTS["tcp_user_timeout"])
+    chosen = libpq_parameters(store_engine(f"{postgres_url}?connect_timeout=20"))
+    assert chosen["connect_timeout"] == "20"
