@@ -11,11 +11,12 @@ then serves three variants with one uvicorn worker each on loopback and drives t
 It prints requests/s, p50/p99 latency, the server's CPU per request (all its threads) and
 PostgreSQL's (all its processes, whichever variant's work they do meanwhile) per variant and
 concurrency, the ratios the service aims for (full >= 0.85x bare and >= 1.3x naive
-throughput; p99 <= 15 ms at 32 connections), and the single-row scoring cost of the pipeline
-against the compiled scorer. Figures are noisy on a shared machine: wrk, the server and
-PostgreSQL share the same cores. The variants take turns round after round, in an order that
-rotates, and full/bare is the median of each round's own ratio (the two ran seconds apart), with
-the range beside it; `--pin-server` gives the servers a CPU of their own.
+throughput; p99 <= 15 ms at 32 connections), the single-row scoring cost of the pipeline
+against the compiled scorer, and the memory a full prediction-log queue keeps resident per
+record against the record's encoded size. Figures are noisy on a shared machine: wrk, the
+server and PostgreSQL share the same cores. The variants take turns round after round, in an
+order that rotates, and full/bare is the median of each round's own ratio (the two ran seconds
+apart), with the range beside it; `--pin-server` gives the servers a CPU of their own.
 
 `--instructions` counts instead (valgrind's callgrind, in_process.py): the instructions one
 prediction costs in the bare service, with metrics, with the prediction log and with both, on
@@ -57,6 +58,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 TARGET_VS_BARE = 0.85
 TARGET_VS_NAIVE = 1.3
 TARGET_P99_SECONDS = 0.015
+QUEUE_MEMORY_RECORDS = 20_000  # the service's default bound
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = [[{body}]]
@@ -94,6 +96,23 @@ def scoring_cost(repeat: int = 2000) -> tuple[float, float]:
         scorer.score_one(row)
     scorer_cost = (time.perf_counter() - start) / (repeat * 10)
     return pipeline_cost, scorer_cost
+
+
+def print_queue_memory(records: int) -> None:
+    """What a full prediction-log queue keeps resident per record (queue_memory.py)."""
+    result = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "queue_memory.py"), str(records)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout)
+    resident, encoded = figures["resident_per_record"], figures["encoded_size"]
+    print(
+        f"prediction log queue, {records} records held (the store down):"
+        f" {resident:.0f} bytes resident per record of {encoded} encoded"
+        f" ({resident / encoded:.2f}x)"
+    )
 
 
 def serve(
@@ -327,6 +346,7 @@ def main() -> int:
     print("single-row scoring (same model, outputs verified equal on all 1000 rows):")
     print(f"  sklearn pipeline.predict_proba(1-row DataFrame): {pipeline_cost * 1e6:8.1f} us")
     print(f"  compiled linear scorer:                          {scorer_cost * 1e6:8.1f} us")
+    print_queue_memory(QUEUE_MEMORY_RECORDS)
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     save_bundle(train(), work / "models")

@@ -3,7 +3,10 @@ nothing listening (the PostgreSQL outage tests live in test_store_postgres.py)."
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -115,6 +118,17 @@ def test_a_dead_store_fills_the_queue_then_drops_are_counted(
     assert sample(metrics, "credit_api_prediction_log_dropped_total", reason="queue_full") == 15
     assert sample(metrics, "credit_api_prediction_log_dropped_total", reason="shutdown") == 10
     assert sample(metrics, "credit_api_prediction_store_up") == 0
+
+
+def test_a_full_queue_holds_about_the_size_of_its_records() -> None:
+    # In a fresh interpreter (bench/queue_memory.py, which `make bench-api` prints), so no
+    # memory freed earlier is reused. Records as orjson returns them held 9.6x their size.
+    script = Path(__file__).resolve().parents[1] / "bench" / "queue_memory.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "20000"], capture_output=True, text=True, check=True
+    )
+    figures = json.loads(result.stdout)
+    assert figures["resident_per_record"] < 2 * figures["encoded_size"], figures
 
 
 def test_a_locked_store_is_retried_until_it_is_free(

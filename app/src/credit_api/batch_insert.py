@@ -50,11 +50,19 @@ class PredictionRecord(NamedTuple):
 EncodedRecord = bytes
 BatchInsert = Callable[[sa.Connection, Sequence[EncodedRecord]], None]
 
-# A C-level call (no Python frame per record); `default` serves PredictionRecord, which as a
-# tuple subclass orjson does not encode by itself.
-encode_record: Callable[[PredictionRow], EncodedRecord] = functools.partial(
-    orjson.dumps, default=tuple
-)
+# `default` serves PredictionRecord, which as a tuple subclass orjson does not encode by itself.
+_dumps: Callable[[PredictionRow], bytes] = functools.partial(orjson.dumps, default=tuple)
+
+
+def encode_record(record: PredictionRow) -> EncodedRecord:
+    """The record as a JSON array, in memory of its own size.
+
+    orjson hands back the buffer it wrote into, shrunk in place, and glibc's allocator keeps
+    its pages: a queued record of ~850 bytes held 8 KiB resident, so a queue filling up
+    while the store is down took 160 MB at the default bound of 20,000 (the chart's memory
+    limit is 512 MiB) where its records are 17 MB. The copy costs about 0.1 us.
+    """
+    return bytes(memoryview(_dumps(record)))
 
 
 def request_id_of(record: EncodedRecord) -> str:
