@@ -295,6 +295,49 @@ def test_the_writer_replaces_a_connection_that_died_between_batches(
     assert "prediction store unavailable" not in caplog.text
 
 
+def test_an_insert_held_by_a_lock_times_out_is_reported_and_retried(postgres_url: str) -> None:
+    engine = create_store_engine(postgres_url)
+    writer = PredictionLogWriter(
+        engine, setup=upgrade, flush_interval=0.05, retry_max=0.2, statement_timeout=0.3
+    )
+    writer.start()
+    assert writer.wait_for_store(10)
+    now = time.time()
+    holder = engine.connect()
+    try:
+        # An open transaction holding the table, as a long migration or VACUUM FULL would.
+        holder.begin()
+        holder.exec_driver_sql("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        writer.submit(
+            [PredictionRecord(f"id-{i}", now, "m", "1", {}, 0.5, "bad") for i in range(10)]
+        )
+        deadline = time.monotonic() + 10
+        while writer.store_up and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not writer.store_up
+        assert writer.last_error is not None
+        assert "statement timeout" in writer.last_error
+        assert writer.written == 0
+        assert writer.depth == 10
+    finally:
+        holder.rollback()
+        holder.close()
+    try:
+        assert writer.flush_record("id-9", timeout=10)
+        assert writer.store_up
+    finally:
+        writer.stop(timeout=10)
+    # The writer's sessions, with their timeout, never went back to the shared pool.
+    pooled = [engine.connect() for _ in range(engine.pool.checkedin())]
+    timeouts = {c.exec_driver_sql("SHOW statement_timeout").scalar_one() for c in pooled}
+    for connection in pooled:
+        connection.close()
+    engine.dispose()
+    assert timeouts == {"0"}
+    assert writer.written == 10
+    assert count_rows(postgres_url) == 10
+
+
 def libpq_parameters(engine: sa.Engine) -> dict[str, str]:
     """The parameters libpq connected with (those not at libpq's own default)."""
     with engine.connect() as connection:

@@ -80,16 +80,33 @@ _COLUMNS = list(PredictionRecord._fields)
 assert [column.name for column in predictions.columns] == _COLUMNS, "schema changed"
 
 
-def writer_connection(engine: sa.Engine) -> sa.Connection:
+def writer_connection(engine: sa.Engine, statement_timeout: float | None = None) -> sa.Connection:
     """The connection a writer holds between batches: no pool checkout or pre-ping per batch.
 
     On PostgreSQL it is in autocommit: the insert is one statement, atomic by itself, so a
     batch is one round trip instead of four (pre-ping, BEGIN, INSERT, COMMIT). Each round trip
     makes the writer thread give up the GIL and take it back from the request path.
+
+    `statement_timeout` (seconds) bounds each of its statements on PostgreSQL, for the
+    session: an insert waiting on a lock (a long migration, VACUUM FULL, an open transaction
+    holding the table) then fails as a connection error does, and is retried and reported,
+    instead of holding the writer with the store still reported up. SQLite's busy timeout
+    does the same there. The setting stays with the session: close such a connection with
+    `invalidate()`, so it never goes back to the pool that other callers share.
     """
     connection = engine.connect()
-    if engine.dialect.name == "postgresql":
-        return connection.execution_options(isolation_level="AUTOCOMMIT")
+    if engine.dialect.name != "postgresql":
+        return connection
+    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    if statement_timeout is not None:
+        milliseconds = max(1, round(statement_timeout * 1000))
+        try:
+            with connection.begin():  # no BEGIN is sent in autocommit
+                connection.exec_driver_sql(f"SET statement_timeout = {milliseconds}")
+        except Exception:
+            connection.invalidate()
+            connection.close()
+            raise
     return connection
 
 

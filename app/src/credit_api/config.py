@@ -50,5 +50,11 @@ class Settings(BaseSettings):
     log_batch_size: int = Field(default=500, ge=1)
     log_flush_interval_seconds: float = Field(default=0.2, gt=0)
     log_retry_max_seconds: float = Field(default=5.0, gt=0)
+    log_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="PostgreSQL: a prediction-log insert waiting longer (on a lock) is retried"
+        " and the store reported down",
+    )
     log_shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
     feedback_flush_timeout_seconds: float = Field(default=2.0, ge=0)

@@ -70,6 +70,7 @@ class PredictionLogWriter:
         flush_interval: float = 0.2,
         retry_max: float = 5.0,
         health_interval: float = 5.0,
+        statement_timeout: float | None = None,
     ) -> None:
         self._engine = engine
         self._setup = setup
@@ -79,6 +80,11 @@ class PredictionLogWriter:
         self._flush_interval = flush_interval
         self._retry_max = retry_max
         self._health_interval = health_interval
+        self._statement_timeout = statement_timeout
+        # A session with its own statement timeout is never handed back to the shared pool.
+        self._discard_connection = (
+            statement_timeout is not None and engine.dialect.name == "postgresql"
+        )
         self._insert = batch_insert_for(engine.dialect.name)
 
         self._lock = threading.Lock()
@@ -339,13 +345,15 @@ class PredictionLogWriter:
         A connection held since an earlier batch may have died in between (the server
         restarted, an idle timeout): then the action runs once more on a fresh one, as a
         pool's pre-ping would, rather than counting an outage. Retrying an insert is safe:
-        it skips request ids already stored.
+        it skips request ids already stored. A statement that failed on a live connection
+        (a timeout, a lock) is not run again at once: that is the store's trouble to report.
         """
         reused = self._connection is not None
         try:
             self._run_on_held_connection(action)
         except Exception as error:
-            if not (reused and is_connection_error(error)):
+            died = isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
+            if not (reused and died):
                 raise
             log.debug("the writer's connection went stale (%s); reconnecting", error)
             self._run_on_held_connection(action)
@@ -353,7 +361,7 @@ class PredictionLogWriter:
     def _run_on_held_connection(self, action: Callable[[sa.Connection], None]) -> None:
         connection = self._connection
         if connection is None:
-            connection = self._connection = writer_connection(self._engine)
+            connection = self._connection = writer_connection(self._engine, self._statement_timeout)
         try:
             action(connection)
         except Exception:
@@ -364,6 +372,8 @@ class PredictionLogWriter:
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
+                if self._discard_connection:
+                    connection.invalidate()
                 connection.close()
             except Exception as error:  # already broken: closing is best effort
                 log.debug("closing the writer's connection: %s", error)

@@ -103,6 +103,7 @@ class Runtime:
             batch_size=s.log_batch_size,
             flush_interval=s.log_flush_interval_seconds,
             retry_max=s.log_retry_max_seconds,
+            statement_timeout=s.log_statement_timeout_seconds,
         )
         writer.start()
         return writer
