@@ -26,6 +26,9 @@ from localservers.postgres import PostgresServer
 
 NORMAL_TRAFFIC = 600
 DRIFTED_TRAFFIC = 1200
+# What the operator makes of a ModelMonitor, all owned by it.
+CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
+CHILDREN_COLLECTED_WITHIN_SECONDS = 60
 
 
 class Narrator:
@@ -91,16 +94,7 @@ def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
     out.say(f"kubectl get mm -n {APP_NAMESPACE}:")
     _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
     out.say("children (owned by the monitor):")
-    _print_indented(
-        kube.kubectl(
-            "get",
-            "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding",
-            "-n",
-            APP_NAMESPACE,
-            "-l",
-            f"app.kubernetes.io/instance={MONITOR}",
-        ).stdout
-    )
+    _print_indented(_monitor_children(kube))
 
     out.step("Prometheus and Alertmanager, with the rules the operator rendered")
     stack.start_observability()
@@ -124,18 +118,36 @@ def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
     _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
 
     out.step("Deleting the ModelMonitor: its children go with it (owner references)")
+    children = _monitor_children(kube, "-o", "name").split()
     stack.delete_monitor()
-    remaining = kube.kubectl(
+    deleted = time.monotonic()
+    # kube-controller-manager's garbage collector removes them a moment after their owner.
+    while (left := _monitor_children(kube, "-o", "name").split()) and (
+        time.monotonic() - deleted < CHILDREN_COLLECTED_WITHIN_SECONDS
+    ):
+        time.sleep(0.5)
+    if left:
+        raise RuntimeError(
+            f"{len(left)} of the monitor's children are still there"
+            f" {CHILDREN_COLLECTED_WITHIN_SECONDS} s after it: {', '.join(left)}"
+        )
+    out.say(
+        f"its {len(children)} children were garbage-collected"
+        f" {time.monotonic() - deleted:.1f} s after it"
+    )
+
+
+def _monitor_children(kube: Kube, *options: str) -> str:
+    """The objects the operator made for the demo's monitor, as `kubectl get` prints them."""
+    return kube.kubectl(
         "get",
-        "cronjob,prometheusrule,configmap",
+        CHILD_KINDS,
         "-n",
         APP_NAMESPACE,
         "-l",
         f"app.kubernetes.io/instance={MONITOR}",
-        "-o",
-        "name",
-    ).stdout.split()
-    out.say(f"children left: {len(remaining)}")
+        *options,
+    ).stdout
 
 
 def _drift_step(stack: LocalStack, out: Narrator) -> None:
