@@ -102,6 +102,16 @@ def test_disabled_metrics_count_no_requests(
     assert "credit_api_predictions_total{" not in text
 
 
+def test_the_store_is_up_only_where_there_is_a_prediction_log(
+    make_client: Callable[..., TestClient],
+) -> None:
+    # SQLite: the store is ready once the app has started.
+    assert value(make_client().get("/metrics").text, "credit_api_prediction_store_up") == 1
+    # No log, no store: no series (a 0 would read as an outage).
+    without_log = make_client(prediction_log_enabled=False).get("/metrics").text
+    assert "credit_api_prediction_store_up" not in without_log
+
+
 def test_default_process_metrics_are_exported(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "process_resident_memory_bytes" in text

@@ -107,11 +107,14 @@ class Metrics:
             "Prediction records waiting to be written (including a batch being retried).",
             registry=r,
         )
+        # Exposed once a prediction log tracks it (track_store): with the log off there is
+        # no store to be up or down, and a 0 would read as an outage.
         self.store_up = Gauge(
             "credit_api_prediction_store_up",
             "1 when the prediction store accepted the last write or health check.",
-            registry=r,
+            registry=None,
         )
+        self._store_tracked = False
         self._request_cells: dict[tuple[str, str, int], tuple[CounterCell, HistogramCell]] = {}
         # Series that alerts take rate() of exist from the start, at zero.
         for reason in DROP_REASONS:
@@ -123,6 +126,13 @@ class Metrics:
 
     def track_queue_depth(self, depth: Callable[[], float]) -> None:
         self.log_queue_depth.set_function(depth)
+
+    def track_store(self, up: Callable[[], bool]) -> None:
+        """Expose `credit_api_prediction_store_up`, read from `up` at each scrape."""
+        self.store_up.set_function(lambda: float(up()))
+        if not self._store_tracked:
+            self.registry.register(self.store_up)
+            self._store_tracked = True
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         # The label sets are bounded (routes x methods x statuses): one lookup per request.

@@ -110,7 +110,7 @@ class PredictionLogWriter:
         self._last_drop_log = 0.0
         if metrics is not None:
             metrics.track_queue_depth(lambda: self.depth)
-            metrics.store_up.set(0)
+            metrics.track_store(lambda: self.store_up)
 
     # -- the request path ------------------------------------------------------------------
 
@@ -436,8 +436,6 @@ class PredictionLogWriter:
         if not self.store_up:
             self.store_up = True
             self.last_error = None
-            if self._metrics is not None:
-                self._metrics.store_up.set(1)
 
     def _store_failed(self, error: BaseException) -> None:
         message = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -445,8 +443,6 @@ class PredictionLogWriter:
             log.warning("prediction store unavailable: %s", message)
         self.store_up = False
         self.last_error = message
-        if self._metrics is not None:
-            self._metrics.store_up.set(0)
 
     def _sleep(self, backoff: float) -> float:
         """Wait `backoff` (with jitter), or less when the shutdown deadline comes first.
