@@ -249,12 +249,17 @@ def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
     stack: Stack,
 ) -> None:
     api = stack.start_api()
+    assert stack.webhook is not None
+    store_alert = "ModelPredictionStoreUnavailable"
     before = prediction_log_counts(api.url)
     stored_before = stack.stored_predictions()
     with _steady_traffic(api.url) as statuses:
         time.sleep(2)
-        stack.restart_store(down_for=5)
+        # Longer than the alert's `for` (15 s in this monitor) and the scrape and rule lag.
+        stack.restart_store(down_for=30)
         time.sleep(3)  # traffic goes on while the writer reconnects and drains its queue
+    assert stack.webhook.alerts(store_alert, "firing"), "no alert while the store was down"
+    stack.webhook.wait_for(store_alert, "resolved", timeout=60)
     sent = sum(statuses.values())
     assert statuses == {200: sent}, statuses
     assert sent > 50, "too little traffic reached the API to mean anything"

@@ -217,6 +217,7 @@ class AlertDurations(_Frozen):
     volume_collapse: Duration = "15m"
     decision_ratio: Duration = "30m"
     records_dropped: Duration = "5m"
+    store_unavailable: Duration = "5m"
     drift_job_failed: Duration = "1m"
 
 

@@ -27,6 +27,8 @@ JOB = 'namespace="risk",job_name="credit-score-drift-2900"'
 OWN = 'monitor="credit-score",monitor_namespace="risk",model="credit-score",namespace="monitoring"'
 BASE = {"model": "credit-score", "monitor": "credit-score", "namespace": "risk"}
 SLI = {**BASE, "monitor_namespace": "risk"}
+INSTANCE = 'instance="10.0.0.1:8000"'
+STORE_UP = "credit_api_prediction_store_up"
 
 
 def requests(ok: str, failed: str) -> list[dict[str, str]]:
@@ -184,6 +186,22 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
             }
         ],
         [quiet("ModelPredictionRecordsDropped", "5m")],
+    ),
+    "the prediction store unavailable": (
+        # Down from the second minute: pending at first (for: 1m), then firing.
+        [{"series": f"{STORE_UP}{{{APP},{INSTANCE}}}", "values": "1 1 0x10"}],
+        [
+            quiet("ModelPredictionStoreUnavailable", "2m"),
+            fires(
+                "ModelPredictionStoreUnavailable",
+                "4m",
+                {**BASE, "severity": "warning", "job": "credit-api", "instance": "10.0.0.1:8000"},
+            ),
+        ],
+    ),
+    "the prediction store up": (
+        [{"series": f"{STORE_UP}{{{APP},{INSTANCE}}}", "values": "1x10"}],
+        [quiet("ModelPredictionStoreUnavailable", "8m")],
     ),
     "dataset and feature drift": (
         [

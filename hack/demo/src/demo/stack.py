@@ -60,6 +60,7 @@ TEST_SIZED_SPEC: dict[str, Any] = {
             "volumeCollapse": "1m",
             "decisionRatio": "1m",
             "recordsDropped": "15s",
+            "storeUnavailable": "15s",
             "driftJobFailed": "15s",
         }
     },

@@ -315,6 +315,16 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
             " fewer rows than were scored. Check the store and the writer's queue.",
             pending=durations.records_dropped,
         ),
+        alerts.alert(
+            "ModelPredictionStoreUnavailable",
+            f"{ctx.prefix}_prediction_store_up{ctx.app} == 0",
+            "warning",
+            f"{service}: {{{{ $labels.instance }}}} cannot write to the prediction store",
+            "Predictions still succeed, but their records wait in the instance's memory: a"
+            " restart loses them, and once the queue is full they are dropped and drift"
+            " detection sees fewer rows. Check the store and the instance's /readyz.",
+            pending=durations.store_unavailable,
+        ),
     ]
 
 
