@@ -126,6 +126,23 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
                 "{{reason}}",
             ),
         ),
+        _series(
+            "Prediction log: records waiting for the store",
+            "short",
+            _query(
+                f"sum by (instance) ({q.prefix}_prediction_log_queue_depth{q.app_all})",
+                "{{instance}}",
+            ),
+        ),
+        _series(
+            "Prediction store up (1) or unavailable (0)",
+            "none",
+            _query(
+                f"min by (instance) ({q.prefix}_prediction_store_up{q.app_all})", "{{instance}}"
+            ),
+        )
+        .min(0)
+        .max(1),
         gd.Row(f"SLOs ({slo.window})"),
         _series(
             "Error budget left",
