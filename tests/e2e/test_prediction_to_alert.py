@@ -22,11 +22,11 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -45,8 +45,6 @@ from localkube.kube import Kube
 from localservers.postgres import PostgresServer
 from localservers.pytest_plugin import require_binary
 
-T = TypeVar("T")
-
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
@@ -61,7 +59,6 @@ pytestmark = [
 
 NORMAL = 600
 DRIFTED = 1200
-CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +113,7 @@ def _drift_image() -> str:
 def _children(kube: Kube) -> list[dict[str, Any]]:
     listed = kube.kubectl(
         "get",
-        CHILD_KINDS,
+        cluster.MONITOR_CHILD_KINDS,
         "-n",
         APP_NAMESPACE,
         "-l",
@@ -371,9 +368,9 @@ def test_a_killed_operator_converges_fifty_monitors_without_duplicates(
     stack.restart_operator(kill=True)
     for name in names:
         stack.wait_monitor_ready(name, timeout=120)
-    listed = json.loads(kube.kubectl("get", CHILD_KINDS, "-n", APP_NAMESPACE, "-o", "json").stdout)[
-        "items"
-    ]
+    listed = json.loads(
+        kube.kubectl("get", cluster.MONITOR_CHILD_KINDS, "-n", APP_NAMESPACE, "-o", "json").stdout
+    )["items"]
     by_owner: dict[str, list[str]] = {}
     for child in listed:
         for owner in child["metadata"].get("ownerReferences", []):
@@ -392,22 +389,9 @@ def test_a_killed_operator_converges_fifty_monitors_without_duplicates(
     kube.kubectl("delete", "modelmonitor", *names, "-n", APP_NAMESPACE)
 
 
-def _settled(observe: Callable[[], list[T]], timeout: float = 60) -> list[T]:
-    """What `observe` returns once it is empty or the timeout passes.
-
-    Deletion propagates through kube-controller-manager's garbage collector
-    (helm uninstall and owner references both use background propagation), so
-    dependents such as ReplicaSets and Pods go away a little after their owner.
-    """
-    deadline = time.monotonic() + timeout
-    while (left := observe()) and time.monotonic() < deadline:
-        time.sleep(1)
-    return left
-
-
 def test_deleting_the_monitor_collects_its_children(stack: Stack, kube: Kube) -> None:
     stack.delete_monitor()
-    assert _settled(lambda: _children(kube)) == []
+    assert cluster.settled(lambda: _children(kube)) == []
 
 
 def _release_objects(kube: Kube, release: str, namespace: str) -> list[str]:
@@ -426,7 +410,7 @@ def _release_objects(kube: Kube, release: str, namespace: str) -> list[str]:
 def test_uninstalling_the_charts_leaves_nothing_of_ours(stack: Stack, kube: Kube) -> None:
     stack.uninstall_charts()
     for release, namespace in (("credit-api", APP_NAMESPACE), ("monitoring", MONITORING_NAMESPACE)):
-        left = _settled(partial(_release_objects, kube, release, namespace))
+        left = cluster.settled(partial(_release_objects, kube, release, namespace))
         assert left == [], f"{release} left {left}"
     cluster_wide = kube.kubectl(
         "get",

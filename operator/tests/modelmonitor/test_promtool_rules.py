@@ -113,7 +113,7 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         ],
     ),
     "a target down": (
-        [{"series": f'up{{{APP},instance="10.0.0.1:8000"}}', "values": "0x10"}],
+        [{"series": f"up{{{APP},{INSTANCE}}}", "values": "0x10"}],
         [
             quiet("ModelApiDown", "30s"),
             fires(
@@ -125,7 +125,7 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         ],
     ),
     "a target up": (
-        [{"series": f'up{{{APP},instance="10.0.0.1:8000"}}', "values": "1x10"}],
+        [{"series": f"up{{{APP},{INSTANCE}}}", "values": "1x10"}],
         [quiet("ModelApiDown", "5m"), quiet("ModelApiNoTargets", "5m")],
     ),
     "no target at all": (

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from demo import cluster
 from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
 from localkube.build import CONTROL_PLANE, HELM_CLI, KUBECTL, ensure_binaries, report_to_stderr
 from localkube.cluster import start_cluster, stop_cluster
@@ -26,8 +27,6 @@ from localservers.postgres import PostgresServer
 
 NORMAL_TRAFFIC = 600
 DRIFTED_TRAFFIC = 1200
-# What the operator makes of a ModelMonitor, all owned by it.
-CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
 CHILDREN_COLLECTED_WITHIN_SECONDS = 60
 
 
@@ -121,11 +120,9 @@ def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
     children = _monitor_children(kube, "-o", "name").split()
     stack.delete_monitor()
     deleted = time.monotonic()
-    # kube-controller-manager's garbage collector removes them a moment after their owner.
-    while (left := _monitor_children(kube, "-o", "name").split()) and (
-        time.monotonic() - deleted < CHILDREN_COLLECTED_WITHIN_SECONDS
-    ):
-        time.sleep(0.5)
+    left = cluster.settled(
+        lambda: _monitor_children(kube, "-o", "name").split(), CHILDREN_COLLECTED_WITHIN_SECONDS
+    )
     if left:
         raise RuntimeError(
             f"{len(left)} of the monitor's children are still there"
@@ -141,7 +138,7 @@ def _monitor_children(kube: Kube, *options: str) -> str:
     """The objects the operator made for the demo's monitor, as `kubectl get` prints them."""
     return kube.kubectl(
         "get",
-        CHILD_KINDS,
+        cluster.MONITOR_CHILD_KINDS,
         "-n",
         APP_NAMESPACE,
         "-l",

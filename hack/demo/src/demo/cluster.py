@@ -7,9 +7,9 @@ import copy
 import json
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -19,6 +19,23 @@ from localkube.tools import helm_binary
 REPO_ROOT = Path(__file__).resolve().parents[4]
 CHARTS = REPO_ROOT / "charts"
 EXAMPLE_MONITOR = REPO_ROOT / "manifests" / "examples" / "credit-score-monitor.yaml"
+# What the operator makes of a ModelMonitor, all owned by it.
+MONITOR_CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
+
+T = TypeVar("T")
+
+
+def settled(observe: Callable[[], list[T]], timeout: float = 60) -> list[T]:
+    """What `observe` returns once it is empty or the timeout passes.
+
+    Deletion propagates through kube-controller-manager's garbage collector
+    (helm uninstall and owner references both use background propagation), so
+    dependents such as ReplicaSets and Pods go away a little after their owner.
+    """
+    deadline = time.monotonic() + timeout
+    while (left := observe()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 def split_image(reference: str) -> tuple[str, str]:
