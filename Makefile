@@ -53,7 +53,7 @@ fmt: setup ## format and auto-fix
 	$(RUN) ruff check --fix .
 
 .PHONY: typecheck
-typecheck: setup ## mypy strict over every package
+typecheck: setup ## mypy strict over every Python file: packages, tests, benchmarks, scripts
 	$(RUN) mypy
 
 # stdout is the `export KUBECONFIG=...` line alone (eval "$$(make local-cluster-up)"): setup's

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 
 if TYPE_CHECKING:
-    from conftest import LiveServer
+    from .conftest import LiveServer
 
 EXAMPLES_PER_OPERATION = 120
 MIN_CASES = 500
@@ -44,6 +45,8 @@ def test_no_server_errors_over_generated_requests(module_server: LiveServer) -> 
     statuses: list[int] = []
 
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         # Invalid requests exist only for operations that take input (the POSTs).
         takes_input = operation.method.upper() == "POST"

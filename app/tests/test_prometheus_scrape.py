@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import LiveServer
+    from .conftest import LiveServer
 
 pytestmark = pytest.mark.prometheus
 

@@ -32,7 +32,7 @@ from prediction_store import (
 )
 
 if TYPE_CHECKING:
-    from conftest import LiveServer
+    from .conftest import LiveServer
 
 pytestmark = pytest.mark.postgres
 
@@ -300,6 +300,10 @@ def test_an_insert_held_by_a_lock_times_out_is_reported_and_retried(postgres_url
     writer = PredictionLogWriter(
         engine, setup=upgrade, flush_interval=0.05, retry_max=0.2, statement_timeout=0.3
     )
+
+    def store_up() -> bool:  # read afresh each time: the writer's thread sets it
+        return writer.store_up
+
     writer.start()
     assert writer.wait_for_store(10)
     now = time.time()
@@ -312,9 +316,9 @@ def test_an_insert_held_by_a_lock_times_out_is_reported_and_retried(postgres_url
             [PredictionRecord(f"id-{i}", now, "m", "1", {}, 0.5, "bad") for i in range(10)]
         )
         deadline = time.monotonic() + 10
-        while writer.store_up and time.monotonic() < deadline:
+        while store_up() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not writer.store_up
+        assert not store_up()
         assert writer.last_error is not None
         assert "statement timeout" in writer.last_error
         assert writer.written == 0
@@ -324,10 +328,11 @@ def test_an_insert_held_by_a_lock_times_out_is_reported_and_retried(postgres_url
         holder.close()
     try:
         assert writer.flush_record("id-9", timeout=10)
-        assert writer.store_up
+        assert store_up()
     finally:
         writer.stop(timeout=10)
     # The writer's sessions, with their timeout, never went back to the shared pool.
+    assert isinstance(engine.pool, sa.QueuePool)
     pooled = [engine.connect() for _ in range(engine.pool.checkedin())]
     timeouts = {c.exec_driver_sql("SHOW statement_timeout").scalar_one() for c in pooled}
     for connection in pooled:

@@ -33,7 +33,11 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, plus the YAML 1.1 `=` (value) scalar some CRDs list as an enum."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:value", _Loader.construct_yaml_str)
+def _value_as_string(loader: _Loader, node: yaml.Node) -> str:
+    return loader.construct_yaml_str(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
 
 
 def load_yaml(text: str) -> Any:

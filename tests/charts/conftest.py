@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-# The test modules import their helpers from charttools, beside this file (--import-mode=importlib
-# does not put test folders on sys.path).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from charttools import Helm
-
 from localservers.pytest_plugin import unavailable
+
+from .charttools import Helm
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import base64
 from typing import Any
 
 import pytest
-from charttools import Helm, HelmError, find, kinds
+
+from .charttools import Helm, HelmError, find, kinds
 
 CHART = "credit-api"
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from charttools import REPO
+from .charttools import REPO
 
 
 def test_make_dev_names_every_missing_tool(tmp_path: Path) -> None:

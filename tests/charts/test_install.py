@@ -21,12 +21,13 @@ from typing import Any
 import pyhelm3.errors
 import pytest
 import yaml
-from charttools import CHARTS, REPO, Helm
 from kubernetes import client
 from pyhelm3 import Client
 
 from localkube.kube import Kube, KubectlError
 from localkube.waiting import wait_for
+
+from .charttools import CHARTS, REPO, Helm
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

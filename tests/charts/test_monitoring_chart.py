@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from charttools import CHARTS, REPO, Helm, HelmError, find, kinds
 
 from localservers.pytest_plugin import unavailable
+
+from .charttools import CHARTS, REPO, Helm, HelmError, find, kinds
 
 CHART = "monitoring"
 CRD_SOURCE = REPO / "manifests" / "crds"

@@ -15,7 +15,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from charttools import (
+
+from localservers.pytest_plugin import unavailable
+
+from .charttools import (
     CHART_NAMES,
     CHARTS,
     REPO,
@@ -25,8 +28,6 @@ from charttools import (
     load_yaml,
     variant_id,
 )
-
-from localservers.pytest_plugin import unavailable
 
 # With the values the Tiltfile deploys on kind too (only the security linter leaves them out:
 # they relax the root filesystem for live update on purpose).

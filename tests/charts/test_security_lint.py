@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charttools import Helm, chart_variants, variant_id
 
 from localservers.pytest_plugin import unavailable
+
+from .charttools import Helm, chart_variants, variant_id
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,8 @@ def run_checkov(directory: Path) -> dict[str, Any]:
     if not completed.stdout.strip().startswith(("{", "[")):
         unavailable(f"checkov did not run: {completed.stderr[-2000:]}")
     report = json.loads(completed.stdout)
-    return report[0] if isinstance(report, list) else report
+    results: dict[str, Any] = report[0] if isinstance(report, list) else report
+    return results
 
 
 def resource_name(check: dict[str, Any]) -> str:

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from charttools import REPO, Helm, kubernetes_version
 from starlark_go import EvalError, Starlark, configure_starlark
+
+from .charttools import REPO, Helm, kubernetes_version
 
 TILTFILE = REPO / "Tiltfile"
 LOAD = re.compile(r"^load\((?P<args>[^)]*)\)\s*$", re.MULTILINE)
@@ -99,7 +100,9 @@ def evaluate(
             assert any(step["sync"][0].startswith(dep) for dep in deps), step
         wheels, build = command.split(" && ")
         local(wheels)
-        dockerfile = (REPO / exists(re.search(r"--file (\S+)", build)[1])).read_text()
+        file = re.search(r"--file (\S+)", build)
+        assert file, build
+        dockerfile = (REPO / exists(file[1])).read_text()
         if target := re.search(r"--target (\S+)", build):
             assert re.search(rf"^FROM .* AS {target[1]}$", dockerfile, re.MULTILINE), build
         assert build.endswith("--tag $EXPECTED_REF ."), build

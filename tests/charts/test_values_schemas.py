@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from charttools import CHARTS
+from .charttools import CHARTS
 
 
 def test_the_kubernetes_definitions_in_the_values_schemas_are_in_sync() -> None:

@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from sessiontools import pytest_env, run_pytest
 
 from localkube import gotool
 from localkube.build import ETCD_SERVER, cache_dir_for, ensure_binaries
@@ -27,6 +26,8 @@ from localkube.gotool import go_directive
 from localkube.paths import go_modules_dir
 from localkube.processes import pid_alive
 from localkube.waiting import wait_for
+
+from .sessiontools import pytest_env, run_pytest
 
 FAKE_PROXY = "https://proxy.example.test,direct"
 

@@ -13,12 +13,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from sessiontools import pytest_env, run_pytest
 
 from localkube import cluster
 from localkube.processes import pid_alive
 from localkube.state import STATE_FILE
 from localkube.waiting import wait_for
+
+from .sessiontools import pytest_env, run_pytest
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

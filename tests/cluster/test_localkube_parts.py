@@ -11,13 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from localkube import gotool
-from localkube.build import (
-    KUBECTL,
-    KUBERNETES,
-    ensure_binaries,
-    go_build_output_name,
-    ldflags,
-)
+from localkube.build import KUBECTL, ensure_binaries, go_build_output_name, ldflags
 from localkube.crds import crd_name
 from localkube.errors import MissingToolError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
@@ -26,7 +20,7 @@ from localkube.pki import API_SERVER_DNS_NAMES, KUBERNETES_SERVICE_IP, create_pk
 from localkube.processes import RunningProcess, is_running, start_process
 from localkube.pytest_plugin import namespace_name, unavailable
 from localkube.state import STATE_FILE, ClusterState
-from localkube.versions import staging_version
+from localkube.versions import KUBERNETES, staging_version
 from localkube.waiting import wait_for
 
 

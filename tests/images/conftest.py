@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# The test modules import their helpers from imagetools, beside this file (--import-mode=importlib
-# does not put test folders on sys.path).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from imagetools import REPO, build_dev_target, build_images, podman, require_podman
+from .imagetools import REPO, build_dev_target, build_images, podman, require_podman
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ Python files.
 from __future__ import annotations
 
 import pytest
-from imagetools import IMAGE_USER, podman, podman_run
+
+from .imagetools import IMAGE_USER, podman, podman_run
 
 # Two cold builds of dev targets (the session fixture) take longer than the default timeout.
 pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(3600)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from imagetools import DOCKERFILES, REPO, unavailable
+from localservers.pytest_plugin import unavailable
+
+from .imagetools import DOCKERFILES, REPO
 
 
 def test_dockerfiles_pass_hadolint() -> None:

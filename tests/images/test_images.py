@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import yaml
-from imagetools import IMAGE_USER, PODMAN_RUN_FLAGS, REPO, free_port, podman, podman_run
 from prometheus_client.parser import text_string_to_metric_families
+
+from .imagetools import IMAGE_USER, PODMAN_RUN_FLAGS, REPO, free_port, podman, podman_run
 
 # A cold build of the three images (the session fixture) takes longer than the default timeout.
 pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -40,7 +41,7 @@ RESTRICTED = (
 
 def first_application() -> dict[str, object]:
     with (REPO / "app/src/credit_api/data/germancredit.csv").open(newline="") as rows:
-        row: dict[str, object] = dict(next(csv.DictReader(rows)))
+        row: dict[str, str] = dict(next(csv.DictReader(rows)))
     row.pop("creditability")
     return {key: int(value) if value.isdigit() else value for key, value in row.items()}
 

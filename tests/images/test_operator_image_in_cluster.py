@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from imagetools import PODMAN_RUN_FLAGS, REPO, free_port, podman
 
 from demo.cluster import image_values
 from localkube.kube import Kube
 from localkube.waiting import wait_for
+
+from .imagetools import PODMAN_RUN_FLAGS, REPO, free_port, podman
 
 # A cold build of the three images (the session fixture) takes longer than the default timeout.
 pytestmark = [pytest.mark.images, pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(3600)]

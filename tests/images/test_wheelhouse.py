@@ -14,9 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from imagetools import REPO
 
 from localservers.pytest_plugin import unavailable
+
+from .imagetools import REPO
 
 # It fetches wheels from the package index: with the image tests, out of `make test-fast`.
 pytestmark = [pytest.mark.images, pytest.mark.slow]

@@ -63,7 +63,7 @@ class PredictionLogWriter:
         self,
         engine: sa.Engine,
         *,
-        setup: Callable[[sa.Engine], None] = lambda _engine: None,
+        setup: Callable[[sa.Engine], object] = lambda _engine: None,
         metrics: Metrics | None = None,
         max_queue: int = 20_000,
         batch_size: int = 500,

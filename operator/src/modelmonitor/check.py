@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
-import kubernetes_validate  # type: ignore[import-untyped]
+import jsonschema
+import kubernetes_validate
 import yaml
 
 # The oldest Kubernetes minor we support; its schemas are the strictest for our objects.
@@ -99,11 +99,15 @@ def check_children(
     return problems
 
 
-class _CrdLoader(yaml.SafeLoader):  # type: ignore[misc]
+class _CrdLoader(yaml.SafeLoader):
     """SafeLoader that reads a bare `=` (YAML 1.1's value tag, found in enums) as a string."""
 
 
-_CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+def _value_as_string(loader: _CrdLoader, node: yaml.Node) -> str:
+    return loader.construct_yaml_str(node)
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
 
 
 def _is_custom(group: str) -> bool:

@@ -56,7 +56,7 @@ def load_crd(path: Path | None = None) -> dict[str, Any]:
     return loaded
 
 
-class _BlockDumper(yaml.SafeDumper):  # type: ignore[misc]
+class _BlockDumper(yaml.SafeDumper):
     """Writes multi-line strings (PromQL, dashboard JSON) as `|` blocks, readable in reviews."""
 
 

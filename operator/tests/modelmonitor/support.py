@@ -58,7 +58,7 @@ def _remove(document: dict[str, Any], dotted: str) -> None:
 
 def invalid_manifest(case: dict[str, Any], name: str = "broken") -> dict[str, Any]:
     """The example monitor with one mistake from cases/invalid-monitors.yaml."""
-    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     manifest["metadata"]["name"] = name
     if "set" in case:
         manifest = _merge(manifest, case["set"])

@@ -284,7 +284,7 @@ def test_an_edited_child_is_put_back(kube: Kube, operator: OperatorProcess, name
 
     def repaired() -> bool:
         spec = get_json(kube, "-n", namespace, "cronjob", "credit-score-drift")["spec"]
-        return spec["schedule"] == "*/15 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+        return bool(spec["schedule"] == "*/15 * * * *" and spec["concurrencyPolicy"] == "Forbid")
 
     wait_for(repaired, timeout=3 * RESYNC_SECONDS, what="the edited CronJob repaired")
 
