@@ -8,15 +8,16 @@ then serves three variants with one uvicorn worker each on loopback and drives t
 - naive: the same model behind prometheus-fastapi-instrumentator defaults, scoring with the
          scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
 
-It prints requests/s, p50/p99 latency, the server's CPU per request (all its threads) and
-PostgreSQL's (all its processes, whichever variant's work they do meanwhile) per variant and
-concurrency, the ratios the service aims for (full >= 0.85x bare and >= 1.3x naive
-throughput; p99 <= 15 ms at 32 connections), the single-row scoring cost of the pipeline
-against the compiled scorer, and the memory a full prediction-log queue keeps resident per
-record against the record's encoded size. Figures are noisy on a shared machine: wrk, the
-server and PostgreSQL share the same cores. The variants take turns round after round, in an
-order that rotates, and full/bare is the median of each round's own ratio (the two ran seconds
-apart), with the range beside it; `--pin-server` gives the servers a CPU of their own.
+It prints requests/s, p50/p99 latency, the server's CPU per request (all its threads, and the
+event-loop thread's alone) and PostgreSQL's (all its processes, whichever variant's work they
+do meanwhile) per variant and concurrency, the ratios the service aims for (full >= 0.85x bare
+and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections), the single-row scoring cost of
+the pipeline against the compiled scorer, and the memory a full prediction-log queue keeps
+resident per record against the record's encoded size. Figures are noisy on a shared
+machine: wrk, the server and PostgreSQL share the same cores. The variants take turns round
+after round, in an order that rotates, and full/bare is the median of each round's own ratio
+(the two ran seconds apart), with the range beside it; `--pin-server` gives the servers a CPU
+of their own.
 
 `--instructions` counts instead (valgrind's callgrind, in_process.py): the instructions one
 prediction costs in the bare service, with metrics, with the prediction log and with both, on
@@ -51,7 +52,7 @@ from credit_api.training import train
 from localservers.binaries import require
 from localservers.ports import free_port
 from localservers.postgres import PostgresServer
-from localservers.process import cpu_seconds, tree_cpu_seconds
+from localservers.process import cpu_seconds, main_thread_cpu_seconds, tree_cpu_seconds
 from prediction_store import count_predictions, create_store_engine, upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -76,6 +77,7 @@ class Run:
     requests: int
     errors: int
     cpu_per_request: float  # the server process's CPU seconds (all threads) per request
+    loop_cpu_per_request: float  # ... of its first thread alone, which runs the event loop
     store_cpu_per_request: float  # PostgreSQL's (all its processes) during the run, per request
     round: int = 0
 
@@ -374,21 +376,8 @@ def main() -> int:
             for round_ in range(args.rounds):
                 for variant in rotated(list(servers), round_):
                     port, process, _url = servers[variant]
-                    cpu_before = cpu_seconds(process.pid)
-                    store_cpu_before = tree_cpu_seconds(postgres_pid)
-                    figures = wrk(port, connections, args.seconds, script)
-                    cpu = cpu_seconds(process.pid) - cpu_before
-                    store_cpu = tree_cpu_seconds(postgres_pid) - store_cpu_before
-                    runs.append(
-                        Run(
-                            variant,
-                            connections,
-                            **figures,
-                            cpu_per_request=cpu / figures["requests"],
-                            store_cpu_per_request=store_cpu / figures["requests"],
-                            round=round_,
-                        )
-                    )
+                    load = Load(port, connections, args.seconds, script)
+                    runs.append(measure(variant, round_, load, process.pid, postgres_pid))
             for variant in servers:
                 print_median(variant, connections, runs)
         port, _process, url = servers["full"]
@@ -400,6 +389,34 @@ def main() -> int:
     postgres.destroy()
     print_summary(runs)
     return 0
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk run: where, how many connections, how long, with which request."""
+
+    port: int
+    connections: int
+    seconds: int
+    script: Path
+
+
+def measure(variant: str, round_: int, load: Load, server_pid: int, postgres_pid: int) -> Run:
+    """Drive one server with wrk; its figures and the CPU it and PostgreSQL used meanwhile."""
+    cpu_before = cpu_seconds(server_pid)
+    loop_cpu_before = main_thread_cpu_seconds(server_pid)
+    store_cpu_before = tree_cpu_seconds(postgres_pid)
+    figures = wrk(load.port, load.connections, load.seconds, load.script)
+    requests = figures["requests"]
+    return Run(
+        variant,
+        load.connections,
+        **figures,
+        cpu_per_request=(cpu_seconds(server_pid) - cpu_before) / requests,
+        loop_cpu_per_request=(main_thread_cpu_seconds(server_pid) - loop_cpu_before) / requests,
+        store_cpu_per_request=(tree_cpu_seconds(postgres_pid) - store_cpu_before) / requests,
+        round=round_,
+    )
 
 
 def pin_load_elsewhere() -> set[int] | None:
@@ -448,6 +465,7 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
         sum(r.requests for r in mine),
         sum(r.errors for r in mine),
         statistics.median(r.cpu_per_request for r in mine),
+        statistics.median(r.loop_cpu_per_request for r in mine),
         statistics.median(r.store_cpu_per_request for r in mine),
     )
 
@@ -460,6 +478,7 @@ def print_median(variant: str, connections: int, runs: list[Run]) -> None:
         f" ({min(rates):.0f}-{max(rates):.0f})"
         f"  p50 {run.p50 * 1e3:7.2f} ms  p99 {run.p99 * 1e3:7.2f} ms"
         f"  cpu {run.cpu_per_request * 1e6:5.0f} us/req"
+        f" (event loop {run.loop_cpu_per_request * 1e6:3.0f})"
         f"  store cpu {run.store_cpu_per_request * 1e6:4.0f} us/req"
         f"  ({run.requests} requests, non-2xx {run.errors})",
         flush=True,
@@ -477,6 +496,7 @@ def print_summary(runs: list[Run]) -> None:
         paired = paired_ratios(connections, runs)
         vs_naive = full.requests_per_second / naive.requests_per_second
         cpu_vs_bare = full.cpu_per_request / bare.cpu_per_request
+        loop_vs_bare = full.loop_cpu_per_request / bare.loop_cpu_per_request
         line = (
             f"  c={connections:<3} full/bare {statistics.median(paired):4.2f}x"
             f" ({min(paired):.2f}-{max(paired):.2f};"
@@ -484,6 +504,7 @@ def print_summary(runs: list[Run]) -> None:
             f" (target >= {TARGET_VS_BARE})"
             f"  full/naive {vs_naive:4.2f}x (target >= {TARGET_VS_NAIVE})"
             f"  server CPU per request full/bare {cpu_vs_bare:4.2f}x"
+            f" (event-loop thread {loop_vs_bare:4.2f}x)"
         )
         if connections == 32:
             line += f"  full p99 {full.p99 * 1e3:.1f} ms (target <= {TARGET_P99_SECONDS * 1e3:.0f})"

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from localservers.postgres import PostgresServer
-from localservers.process import cpu_seconds, tree_cpu_seconds
+from localservers.process import cpu_seconds, main_thread_cpu_seconds, tree_cpu_seconds
 from localservers.prometheus import AlertmanagerServer, PrometheusServer
 from localservers.webhook import WebhookReceiver
 
@@ -97,6 +97,27 @@ def test_cpu_seconds_counts_what_a_process_burned_not_its_wall_time() -> None:
         sleeper.kill()
         spinner.wait()
         sleeper.wait()
+
+
+# The main thread waits while a second thread spins.
+SPIN_ON_A_THREAD = f"""
+import threading
+threading.Thread(target=exec, args=({SPIN_THEN_WAIT!r},)).start()
+"""
+
+
+def test_main_thread_cpu_seconds_leaves_out_the_other_threads() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SPIN_ON_A_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"spun\n"
+        assert 0.45 <= cpu_seconds(process.pid) < 5
+        assert main_thread_cpu_seconds(process.pid) < 0.2
+    finally:
+        process.kill()
+        process.wait()
 
 
 # A parent that idles while one child spins and exits (reaped) and another spins and stays.

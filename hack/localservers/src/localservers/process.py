@@ -22,6 +22,15 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a process's first thread alone (its event loop, in an
+    asyncio server), without what its other threads used."""
+    for thread in psutil.Process(pid).threads():
+        if thread.id == pid:  # the first thread's id is the process's
+            return float(thread.user_time + thread.system_time)
+    raise ProcessLookupError(f"process {pid} has no main thread")
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time so far of a process and of every process under it, the exited ones included.
 
