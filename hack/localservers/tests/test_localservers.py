@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -82,20 +83,29 @@ sys.stdin.read()
 """
 
 
-def test_cpu_seconds_counts_what_a_process_burned_not_its_wall_time() -> None:
-    spinner = subprocess.Popen(
-        [sys.executable, "-c", SPIN_THEN_WAIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+@contextlib.contextmanager
+def python_running(script: str, says: bytes) -> Iterator[int]:
+    """The pid of a Python process running `script`, once it has printed the line `says`."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == says
+        yield process.pid
+    finally:
+        process.kill()  # a child of its own reads its stdin to the end, so it exits as well
+        process.wait()
+
+
+def test_cpu_seconds_counts_what_a_process_burned_not_its_wall_time() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        assert spinner.stdout is not None
-        assert spinner.stdout.readline() == b"spun\n"
-        assert 0.45 <= cpu_seconds(spinner.pid) < 5
+        with python_running(SPIN_THEN_WAIT, b"spun\n") as spinner:
+            assert 0.45 <= cpu_seconds(spinner) < 5
         assert cpu_seconds(sleeper.pid) < 0.1
     finally:
-        spinner.kill()
         sleeper.kill()
-        spinner.wait()
         sleeper.wait()
 
 
@@ -107,17 +117,9 @@ threading.Thread(target=exec, args=({SPIN_THEN_WAIT!r},)).start()
 
 
 def test_main_thread_cpu_seconds_leaves_out_the_other_threads() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-c", SPIN_ON_A_THREAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == b"spun\n"
-        assert 0.45 <= cpu_seconds(process.pid) < 5
-        assert main_thread_cpu_seconds(process.pid) < 0.2
-    finally:
-        process.kill()
-        process.wait()
+    with python_running(SPIN_ON_A_THREAD, b"spun\n") as process:
+        assert 0.45 <= cpu_seconds(process) < 5
+        assert main_thread_cpu_seconds(process) < 0.2
 
 
 # A parent that idles while one child spins and exits (reaped) and another spins and stays.
@@ -133,14 +135,6 @@ sys.stdin.read()
 
 
 def test_tree_cpu_seconds_adds_live_and_exited_children_to_their_parent() -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-c", SPAWN_SPINNERS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert parent.stdout is not None
-        assert parent.stdout.readline() == b"ready\n"
-        assert cpu_seconds(parent.pid) < 0.4
-        assert 0.95 <= tree_cpu_seconds(parent.pid) < 10
-    finally:
-        parent.kill()  # its live child reads its stdin to the end, so it exits as well
-        parent.wait()
+    with python_running(SPAWN_SPINNERS, b"ready\n") as parent:
+        assert cpu_seconds(parent) < 0.4
+        assert 0.95 <= tree_cpu_seconds(parent) < 10
