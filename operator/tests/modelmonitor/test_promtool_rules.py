@@ -27,7 +27,8 @@ JOB = 'namespace="risk",job_name="credit-score-drift-2900"'
 OWN = 'monitor="credit-score",monitor_namespace="risk",model="credit-score",namespace="monitoring"'
 BASE = {"model": "credit-score", "monitor": "credit-score", "namespace": "risk"}
 SLI = {**BASE, "monitor_namespace": "risk"}
-INSTANCE = 'instance="10.0.0.1:8000"'
+ADDRESS = "10.0.0.1:8000"
+INSTANCE = f'instance="{ADDRESS}"'
 STORE_UP = "credit_api_prediction_store_up"
 
 
@@ -69,6 +70,11 @@ def quiet(alert: str, at: str) -> dict[str, Any]:
 
 def burn(severity: str, slo: str) -> dict[str, str]:
     return {**SLI, "severity": severity, "slo": slo}
+
+
+def of_the_instance(severity: str) -> dict[str, str]:
+    """The labels of an alert about the one target in these series."""
+    return {**BASE, "severity": severity, "job": "credit-api", "instance": ADDRESS}
 
 
 SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
@@ -116,11 +122,7 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         [{"series": f"up{{{APP},{INSTANCE}}}", "values": "0x10"}],
         [
             quiet("ModelApiDown", "30s"),
-            fires(
-                "ModelApiDown",
-                "5m",
-                {**BASE, "severity": "critical", "job": "credit-api", "instance": "10.0.0.1:8000"},
-            ),
+            fires("ModelApiDown", "5m", of_the_instance("critical")),
             quiet("ModelApiNoTargets", "5m"),
         ],
     ),
@@ -192,11 +194,7 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         [{"series": f"{STORE_UP}{{{APP},{INSTANCE}}}", "values": "1 1 0x10"}],
         [
             quiet("ModelPredictionStoreUnavailable", "2m"),
-            fires(
-                "ModelPredictionStoreUnavailable",
-                "4m",
-                {**BASE, "severity": "warning", "job": "credit-api", "instance": "10.0.0.1:8000"},
-            ),
+            fires("ModelPredictionStoreUnavailable", "4m", of_the_instance("warning")),
         ],
     ),
     "the prediction store up": (
