@@ -29,21 +29,6 @@ def variant_id(variant: tuple[str, Path | None]) -> str:
     return f"{chart}-{values.stem if values else 'defaults'}"
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, plus the YAML 1.1 `=` (value) scalar some CRDs list as an enum."""
-
-
-def _value_as_string(loader: _Loader, node: yaml.Node) -> str:
-    return loader.construct_yaml_str(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
-
-
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
-
-
 def kubernetes_version() -> str:
     """The Kubernetes version the control plane runs, which helm renders for (Capabilities)."""
     from localkube.versions import KUBERNETES_VERSION  # noqa: PLC0415

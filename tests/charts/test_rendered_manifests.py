@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 
 from localservers.pytest_plugin import unavailable
+from modelmonitor.check import crds_by_kind
 
 from .charttools import (
     CHART_NAMES,
@@ -25,7 +26,6 @@ from .charttools import (
     Helm,
     chart_variants,
     kubernetes_version,
-    load_yaml,
     variant_id,
 )
 
@@ -47,8 +47,7 @@ def prometheus_operator_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     from localkube.crds import prometheus_operator_crd_paths  # noqa: PLC0415
 
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in prometheus_operator_crd_paths():
-        crd = load_yaml(path.read_text())
+    for crd in crds_by_kind(prometheus_operator_crd_paths()).values():
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             schema = version["schema"]["openAPIV3Schema"]
