@@ -9,8 +9,9 @@ then serves three variants with one uvicorn worker each on loopback and drives t
          scikit-learn pipeline and inserting each prediction synchronously (naive_app.py).
 
 It prints requests/s, p50/p99 latency, the server's CPU per request (all its threads, and the
-event-loop thread's alone) and PostgreSQL's (all its processes, whichever variant's work they
-do meanwhile) per variant and concurrency, the ratios the service aims for (full >= 0.85x bare
+event-loop thread's alone), PostgreSQL's (all its processes, whichever variant's work they
+do meanwhile) and wrk's (whether the load generator left the server short of requests) per
+variant and concurrency, the ratios the service aims for (full >= 0.85x bare
 and >= 1.3x naive throughput; p99 <= 15 ms at 32 connections), the single-row scoring cost of
 the pipeline against the compiled scorer, and the memory a full prediction-log queue keeps
 resident per record against the record's encoded size. Figures are noisy on a shared
@@ -31,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +81,7 @@ class Run:
     cpu_per_request: float  # the server process's CPU seconds (all threads) per request
     loop_cpu_per_request: float  # ... of its first thread alone, which runs the event loop
     store_cpu_per_request: float  # PostgreSQL's (all its processes) during the run, per request
+    load_cpu_per_request: float  # wrk's own, per request
     round: int = 0
 
 
@@ -406,6 +409,7 @@ def measure(variant: str, round_: int, load: Load, server_pid: int, postgres_pid
     cpu_before = cpu_seconds(server_pid)
     loop_cpu_before = main_thread_cpu_seconds(server_pid)
     store_cpu_before = tree_cpu_seconds(postgres_pid)
+    load_cpu_before = children_cpu_seconds()
     figures = wrk(load.port, load.connections, load.seconds, load.script)
     requests = figures["requests"]
     return Run(
@@ -415,8 +419,15 @@ def measure(variant: str, round_: int, load: Load, server_pid: int, postgres_pid
         cpu_per_request=(cpu_seconds(server_pid) - cpu_before) / requests,
         loop_cpu_per_request=(main_thread_cpu_seconds(server_pid) - loop_cpu_before) / requests,
         store_cpu_per_request=(tree_cpu_seconds(postgres_pid) - store_cpu_before) / requests,
+        load_cpu_per_request=(children_cpu_seconds() - load_cpu_before) / requests,
         round=round_,
     )
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's finished children: around a wrk run, wrk's."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pin_load_elsewhere() -> set[int] | None:
@@ -467,6 +478,7 @@ def median_run(variant: str, connections: int, runs: list[Run]) -> Run:
         statistics.median(r.cpu_per_request for r in mine),
         statistics.median(r.loop_cpu_per_request for r in mine),
         statistics.median(r.store_cpu_per_request for r in mine),
+        statistics.median(r.load_cpu_per_request for r in mine),
     )
 
 
@@ -480,6 +492,7 @@ def print_median(variant: str, connections: int, runs: list[Run]) -> None:
         f"  cpu {run.cpu_per_request * 1e6:5.0f} us/req"
         f" (event loop {run.loop_cpu_per_request * 1e6:3.0f})"
         f"  store cpu {run.store_cpu_per_request * 1e6:4.0f} us/req"
+        f"  wrk cpu {run.load_cpu_per_request * 1e6:3.0f} us/req"
         f"  ({run.requests} requests, non-2xx {run.errors})",
         flush=True,
     )
