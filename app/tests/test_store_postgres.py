@@ -224,7 +224,13 @@ def test_a_database_outage_mid_run_loses_nothing_silently(
 def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: str) -> None:
     metrics = Metrics()
     engine = create_store_engine(postgres_url)
-    writer = PredictionLogWriter(engine, setup=upgrade, metrics=metrics, flush_interval=0.5)
+    opened: list[object] = []
+    sa.event.listen(engine, "connect", lambda connection, _record: opened.append(connection))
+    # With a statement timeout, as the service runs it: such a session never goes back to
+    # the pool, so each replaced connection is a new one to the server.
+    writer = PredictionLogWriter(
+        engine, setup=upgrade, metrics=metrics, flush_interval=0.5, statement_timeout=30.0
+    )
     writer.start()
     # A whole number of microseconds, so the stored time can be compared exactly.
     now = round(time.time(), 6)
@@ -237,6 +243,9 @@ def test_the_writer_stores_batches_and_drops_only_refused_records(postgres_url: 
     writer.submit(records)
     writer.stop(timeout=30)
     assert (writer.written, writer.dropped["rejected"]) == (299, 1)
+    # The migration's and the writer's: refusing a statement leaves a connection usable,
+    # so the batch and the three attempts at the refused row do not each open a fresh one.
+    assert len(opened) <= 2, len(opened)
     with engine.connect() as connection:
         stored = connection.execute(
             sa.select(

@@ -56,6 +56,14 @@ def is_connection_error(error: BaseException) -> bool:
     return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
 
 
+def is_refusal(error: BaseException) -> bool:
+    """The database answered and refused the statement (bad data, a constraint, the schema):
+    the connection is as usable as before, in autocommit or after the rollback."""
+    return isinstance(
+        error, sa.exc.DataError | sa.exc.IntegrityError | sa.exc.ProgrammingError
+    ) and not is_connection_error(error)
+
+
 class PredictionLogWriter:
     """Bounded, batched, non-blocking writer of prediction records to the prediction store."""
 
@@ -364,8 +372,11 @@ class PredictionLogWriter:
             connection = self._connection = writer_connection(self._engine, self._statement_timeout)
         try:
             action(connection)
-        except Exception:
-            self._close_connection()  # broken or in a failed state: a fresh one next time
+        except Exception as error:
+            # Kept after a refusal: a poisoned batch would otherwise open a connection per
+            # attempt at each of its records. Anything else may have left it broken.
+            if not is_refusal(error):
+                self._close_connection()
             raise
 
     def _close_connection(self) -> None:
