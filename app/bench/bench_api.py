@@ -67,8 +67,8 @@ from prediction_store import count_predictions, create_store_engine, upgrade
 BENCH_DIR = Path(__file__).resolve().parent
 TARGET_VS_BARE = 0.85
 TARGET_VS_NAIVE = 1.3
-LOAD_REALTIME_PRIORITY = 10  # SCHED_FIFO, for wrk (realtime_launcher)
 TARGET_P99_SECONDS = 0.015
+LOAD_REALTIME_PRIORITY = 10  # SCHED_FIFO, for wrk (realtime_launcher)
 QUEUE_MEMORY_RECORDS = 20_000  # the service's default bound
 WRK_SCRIPT = """
 wrk.method = "POST"
