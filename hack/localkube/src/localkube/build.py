@@ -29,7 +29,7 @@ from pathlib import Path
 from localkube.errors import BuildError
 from localkube.gotool import go_command, go_directive, go_env, go_proxy
 from localkube.paths import binary_dir, go_modules_dir
-from localkube.versions import ETCD, HELM, KUBERNETES, WrapperModule
+from localkube.versions import COREDNS, ETCD, HELM, KUBERNETES, WrapperModule
 
 HEARTBEAT_SECONDS = 30.0
 FAILURE_TAIL_LINES = 25
@@ -52,6 +52,7 @@ COLD_BUILD_ESTIMATE = {
     "kubernetes": "7-30 minutes (up to an hour when the machine is heavily loaded)",
     "etcd": "1-3 minutes",
     "helm": "2-5 minutes",
+    "coredns": "2-5 minutes",
 }
 
 
@@ -69,11 +70,18 @@ KUBE_CONTROLLER_MANAGER = Binary(
     "kube-controller-manager", KUBERNETES, "k8s.io/kubernetes/cmd/kube-controller-manager"
 )
 KUBECTL = Binary("kubectl", KUBERNETES, "k8s.io/kubernetes/cmd/kubectl")
+KUBE_SCHEDULER = Binary("kube-scheduler", KUBERNETES, "k8s.io/kubernetes/cmd/kube-scheduler")
+KUBELET = Binary("kubelet", KUBERNETES, "k8s.io/kubernetes/cmd/kubelet")
+KUBE_PROXY = Binary("kube-proxy", KUBERNETES, "k8s.io/kubernetes/cmd/kube-proxy")
 ETCD_SERVER = Binary("etcd", ETCD, "go.etcd.io/etcd/server/v3")
 HELM_CLI = Binary("helm", HELM, "helm.sh/helm/v3/cmd/helm")
+COREDNS_SERVER = Binary("coredns", COREDNS, "github.com/coredns/coredns")
 
-ALL_BINARIES = (KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBECTL, ETCD_SERVER, HELM_CLI)
 CONTROL_PLANE = (ETCD_SERVER, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBECTL)
+# What a node adds: the scheduler (so Deployments schedule), the kubelet, kube-proxy and the
+# cluster DNS (run in a pod, from an image made of this binary).
+NODE = (KUBE_SCHEDULER, KUBELET, KUBE_PROXY, COREDNS_SERVER)
+ALL_BINARIES = (*CONTROL_PLANE, *NODE, HELM_CLI)
 
 
 def report_to_stderr(message: str) -> None:
@@ -153,6 +161,9 @@ def ldflags(module: WrapperModule) -> list[str]:
                 f"-X {package}.gitMinor={minor}",
                 f"-X {package}.gitTreeState=clean",
             ]
+    elif module is COREDNS:
+        # CoreDNS' Makefile stamps the commit only; its version is a constant in the source.
+        pass
     elif module is HELM:
         # helm's Makefile: the Kubernetes version helm assumes is that of its client-go.
         _, minor, _ = required_version(module, "k8s.io/client-go").removeprefix("v").split(".", 2)

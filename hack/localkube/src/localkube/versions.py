@@ -10,6 +10,8 @@ ETCD_VERSION = "v3.6.16"
 # version helm assumes (its Capabilities.KubeVersion) is the one the control plane runs.
 HELM_VERSION = "v3.21.4"
 PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+# The cluster DNS of the local node (a Deployment in kube-system, as kubeadm and kind run it).
+COREDNS_VERSION = "v1.15.0"
 
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 
@@ -41,7 +43,10 @@ KUBERNETES = WrapperModule(
     tools=(
         "k8s.io/kubernetes/cmd/kube-apiserver",
         "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-proxy",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
         "k8s.io/kubernetes/cmd/kubectl",
+        "k8s.io/kubernetes/cmd/kubelet",
     ),
     pin_staging=True,
 )
@@ -58,7 +63,14 @@ HELM = WrapperModule(
     tools=("helm.sh/helm/v3/cmd/helm",),
 )
 
-WRAPPER_MODULES: tuple[WrapperModule, ...] = (KUBERNETES, ETCD, HELM)
+COREDNS = WrapperModule(
+    directory="coredns",
+    upstream="github.com/coredns/coredns",
+    version=COREDNS_VERSION,
+    tools=("github.com/coredns/coredns",),
+)
+
+WRAPPER_MODULES: tuple[WrapperModule, ...] = (KUBERNETES, ETCD, HELM, COREDNS)
 
 
 def staging_version(kubernetes_version: str) -> str:
