@@ -89,10 +89,25 @@ def report_to_stderr(message: str) -> None:
 
 
 def cache_dir_for(module: WrapperModule) -> Path:
-    """``k8s/v1.36.3`` for Kubernetes itself, ``k8s/etcd-v3.6.16`` etc. for the others."""
+    """``k8s/v1.36.3-<digest>`` for Kubernetes itself, ``k8s/etcd-v3.6.16-<digest>`` etc.
+
+    The digest is the wrapper module's (its go.mod and go.sum): two checkouts whose wrapper
+    modules differ (another branch, a version bump) keep their binaries side by side instead of
+    rebuilding over each other's.
+    """
+    digest = wrapper_digest(module)[:12]
     if module is KUBERNETES:
-        return binary_dir(module.version)
-    return binary_dir(f"{module.directory}-{module.version}")
+        return binary_dir(f"{module.version}-{digest}")
+    return binary_dir(f"{module.directory}-{module.version}-{digest}")
+
+
+def wrapper_digest(module: WrapperModule) -> str:
+    """sha256 of the wrapper module's go.mod and go.sum."""
+    module_dir = go_modules_dir() / module.directory
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum"):
+        digest.update((module_dir / name).read_bytes())
+    return digest.hexdigest()
 
 
 def binary_path(binary: Binary) -> Path:
@@ -135,13 +150,9 @@ def _is_current(binary: Binary, stamp: dict[str, str]) -> bool:
 
 def _stamp(module: WrapperModule) -> dict[str, str]:
     """What a cached binary was built from: a change of any of these means a rebuild."""
-    module_dir = go_modules_dir() / module.directory
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum"):
-        digest.update((module_dir / name).read_bytes())
     return {
         "version": module.version,
-        "wrapper_module_sha256": digest.hexdigest(),
+        "wrapper_module_sha256": wrapper_digest(module),
         "ldflags": " ".join(ldflags(module)),
     }
 
