@@ -1,7 +1,8 @@
 """`localkube`: start and stop a local control plane for people, build the binaries, print paths.
 
-localkube up        start (or find) the control plane; print `export KUBECONFIG=...`
-localkube down      stop it, from any shell (and remove its admin kubeconfig)
+localkube up        start (or find) the control plane and a node; print `export KUBECONFIG=...`
+                    (--no-node, or LOCALKUBE_NODE=0: the control plane alone)
+localkube down      stop it, from any shell, put the host back, remove its admin kubeconfig
 localkube status    is it running, where
 localkube build     build (or reuse) every pinned binary: control plane, kubectl, helm
 localkube paths     the cached binaries' paths (building the missing ones)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,10 +26,12 @@ from localkube.cluster import start_cluster, stop_cluster
 from localkube.crds import prometheus_operator_crd_paths
 from localkube.errors import LocalkubeError
 from localkube.gomod import generate_all
-from localkube.kube import Kube
+from localkube.kube import kube_for
 from localkube.paths import state_dir
 from localkube.state import ClusterState
 from localkube.tools import kubectl_binary
+
+NODE_ENV = "LOCALKUBE_NODE"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the cluster's folder (default: $CREDIT_MONITORING_CACHE/localkube)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the control plane (detached) and install the CRDs")
+    up_parser = commands.add_parser(
+        "up", help="start the control plane and a node (detached) and install the CRDs"
+    )
+    up_parser.add_argument(
+        "--no-node",
+        dest="node",
+        action="store_false",
+        default=os.environ.get(NODE_ENV, "1").strip().lower() not in {"0", "false", "no"},
+        help=f"the control plane alone: no kubelet, no pods (also {NODE_ENV}=0)",
+    )
     commands.add_parser("down", help="stop the control plane started by `up`")
     commands.add_parser("status", help="whether the control plane runs, and where")
     commands.add_parser("build", help="build or reuse every pinned binary")
@@ -49,13 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     directory: Path = arguments.dir or state_dir()
     try:
+        if arguments.command == "up":
+            return up(directory, node=arguments.node)
         return int(_COMMANDS[arguments.command](directory))
     except (LocalkubeError, subprocess.CalledProcessError) as error:
         print(f"localkube: {error}", file=sys.stderr)
         return 1
 
 
-def up(directory: Path) -> int:
+def up(directory: Path, *, node: bool = True) -> int:
     state = ClusterState.load(directory)
     if state is not None and state.running():
         print(f"localkube: already running at {state.server}", file=sys.stderr)
@@ -64,8 +79,8 @@ def up(directory: Path) -> int:
             stop_cluster(state, keep_data=False)  # a half-dead cluster from before: clear it out
         # A SIGTERM while starting unwinds like Ctrl-C, so the half-started processes stop.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        state = start_cluster(directory, die_with_parent=False)
-        cluster = Kube(state.kubeconfig, kubectl_binary(), local=True)
+        state = start_cluster(directory, die_with_parent=False, node=node)
+        cluster = kube_for(state, kubectl_binary())
         try:
             cluster.install_prometheus_operator_crds()
         except BaseException:
@@ -130,7 +145,6 @@ def generate_go_modules(_: Path) -> int:
 
 
 _COMMANDS = {
-    "up": up,
     "down": down,
     "status": status,
     "build": build,

@@ -202,3 +202,42 @@ def coredns_image(report: Reporter) -> ImageArchive:
         user=NONROOT,
     )
     return ensure_scratch_image(image, report)
+
+
+def podman_image_archive(reference: str, report: Reporter) -> ImageArchive:
+    """An image from podman's store (``make images``, the base image) as an archive a node's
+    containerd imports, saved once per image ID."""
+    podman = shutil.which("podman")
+    if podman is None:
+        raise MissingToolError("podman is needed to hand its images to the local node")
+    inspected = subprocess.run(
+        [podman, "image", "inspect", "--format", "{{.Id}}", reference],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if inspected.returncode != 0:
+        raise BuildError(f"podman has no image {reference}: {inspected.stderr.strip()}")
+    stem = re.sub(r"[^a-zA-Z0-9_.-]+", "_", reference)
+    archive = images_dir() / "podman" / f"{stem}-{inspected.stdout.strip()[:16]}.tar"
+    if not archive.is_file():
+        report(f"saving {reference} for the node")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        saved = subprocess.run(
+            [podman, "save", "--quiet", "--format=docker-archive", f"--output={partial}",
+             reference],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )  # fmt: skip
+        if saved.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise BuildError(f"podman save {reference} failed: {saved.stderr.strip()}")
+        partial.rename(archive)
+        for stale in archive.parent.glob(f"{stem}-*.tar"):
+            if stale != archive:
+                stale.unlink(missing_ok=True)
+    return ImageArchive(reference, archive)

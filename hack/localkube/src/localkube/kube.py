@@ -14,7 +14,11 @@ from kubernetes.client.rest import ApiException
 
 from localkube.crds import REQUIRED_CRDS, crd_name, prometheus_operator_crd_paths
 from localkube.errors import LocalkubeError
+from localkube.images import ImageArchive
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
+from localkube.node import containerd
+from localkube.node.lifecycle import NodeLayout
+from localkube.state import ClusterState
 from localkube.waiting import wait_for
 
 # Longer than a whole test session, so a component started early keeps its identity.
@@ -36,12 +40,22 @@ class Kube:
     ``kubernetes.client.ApiClient`` for it. ``kubectl(*args)``: the pinned kubectl against it.
     ``service_account_kubeconfig(namespace, name)``: a kubeconfig that authenticates as that
     ServiceAccount (a TokenRequest token), to run a component with exactly its RBAC.
+    ``local``: a cluster localkube started. ``runs_pods``: it has a Ready node (a local node,
+    kind). ``import_images(archives)``: into the local node's containerd.
     """
 
-    def __init__(self, kubeconfig: Path, kubectl: Path, *, local: bool) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        kubectl: Path,
+        *,
+        local: bool,
+        node_runtime: containerd.ContainerdLayout | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.kubectl_path = kubectl
         self.local = local
+        self.node_runtime = node_runtime
         self.server, self._ca = read_server_and_ca(kubeconfig)
         self._scratch = tempfile.TemporaryDirectory(prefix="localkube-tokens-")
 
@@ -86,6 +100,27 @@ class Kube:
             user=f"system:serviceaccount:{namespace}:{name}",
         )
 
+    @cached_property
+    def runs_pods(self) -> bool:
+        """Whether some node is Ready, so that pods run (not on a control plane alone)."""
+        nodes = client.CoreV1Api(self.api_client).list_node().items
+        return any(
+            condition.type == "Ready" and condition.status == "True"
+            for node in nodes
+            for condition in (node.status.conditions or [])
+        )
+
+    def import_images(self, images: list[ImageArchive]) -> list[str]:
+        """Put images into the local node's containerd (imagePullPolicy IfNotPresent or Never
+        then finds them); the references imported. Other clusters load images their own way
+        (kind: `kind load image-archive`, docs/kind.md)."""
+        if self.node_runtime is None:
+            raise LocalkubeError(
+                "this cluster has no local node to import images into: load them the "
+                "cluster's own way (kind: `kind load image-archive <file>`)"
+            )
+        return containerd.import_images(self.node_runtime, images)
+
     def install_prometheus_operator_crds(self) -> list[str]:
         """Apply the pinned prometheus-operator CRDs the cluster lacks; wait until established.
 
@@ -120,3 +155,22 @@ class Kube:
         if "api_client" in self.__dict__:
             self.api_client.close()
         self._scratch.cleanup()
+
+
+def local_node_runtime(kubeconfig: Path) -> containerd.ContainerdLayout | None:
+    """The containerd of the local node of the cluster whose admin kubeconfig this is, if any.
+
+    `localkube up` (and the fixtures) write the admin kubeconfig into the cluster's folder,
+    beside ``cluster.json``.
+    """
+    state = ClusterState.load(kubeconfig.parent)
+    if state is None or not state.node:
+        return None
+    return NodeLayout(state.directory / "node").containerd
+
+
+def kube_for(state: ClusterState, kubectl: Path) -> Kube:
+    """A Kube for a cluster localkube started (its node's containerd included, if it has one)."""
+    return Kube(
+        state.kubeconfig, kubectl, local=True, node_runtime=local_node_runtime(state.kubeconfig)
+    )

@@ -8,7 +8,23 @@ from typing import Any
 
 import yaml
 
+from localkube.pki import KeyPair
+
 CONTEXT = "localkube"
+
+
+def write_component_kubeconfig(
+    path: Path, *, server: str, ca: KeyPair, identity: KeyPair, user: str
+) -> Path:
+    """A kubeconfig that authenticates with ``identity``, a certificate of the cluster's CA."""
+    return write_client_certificate_kubeconfig(
+        path,
+        server=server,
+        ca_pem=ca.certificate.read_bytes(),
+        certificate_pem=identity.certificate.read_bytes(),
+        key_pem=identity.key.read_bytes(),
+        user=user,
+    )
 
 
 def write_client_certificate_kubeconfig(

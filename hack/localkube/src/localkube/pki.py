@@ -13,10 +13,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from localkube.addresses import KUBERNETES_SERVICE_IP, NODE_ADDRESS, SERVICE_CLUSTER_IP_RANGE
+
+__all__ = [
+    "API_SERVER_DNS_NAMES",
+    "KUBERNETES_SERVICE_IP",
+    "SERVICE_CLUSTER_IP_RANGE",
+    "ControlPlanePKI",
+    "KeyPair",
+    "create_pki",
+]
+
 VALIDITY = datetime.timedelta(days=365)
-# The first address of --service-cluster-ip-range: the in-cluster `kubernetes` Service.
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-KUBERNETES_SERVICE_IP = "10.0.0.1"
 API_SERVER_DNS_NAMES = (
     "localhost",
     "kubernetes",
@@ -40,6 +48,12 @@ class ControlPlanePKI:
     controller_manager: KeyPair
     service_account_key: Path
     service_account_public_key: Path
+    # The node's identities: each component as the user its bootstrap RBAC role is bound to.
+    scheduler: KeyPair
+    kubelet: KeyPair
+    kube_proxy: KeyPair
+    # The API server's identity towards the kubelet (logs, exec, port-forward).
+    api_server_kubelet_client: KeyPair
 
 
 @dataclass(frozen=True)
@@ -48,8 +62,12 @@ class _Issuer:
     key: ec.EllipticCurvePrivateKey
 
 
-def create_pki(directory: Path) -> ControlPlanePKI:
-    """Write every key and certificate the control plane needs into ``directory``."""
+def create_pki(directory: Path, node_name: str) -> ControlPlanePKI:
+    """Write every key and certificate the cluster needs into ``directory``.
+
+    ``node_name``: the name the kubelet registers under; the Node authorizer only lets
+    ``system:node:<node_name>`` act for that node.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = _new_key()
     ca_name = _name("localkube-ca")
@@ -76,7 +94,8 @@ def create_pki(directory: Path) -> ControlPlanePKI:
 
     sans: list[x509.GeneralName] = [x509.DNSName(name) for name in API_SERVER_DNS_NAMES]
     sans += [
-        x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP)
+        x509.IPAddress(ipaddress.ip_address(ip))
+        for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP, NODE_ADDRESS)
     ]
     issuer = _Issuer(ca_cert, ca_key)
     api_server = _leaf(
@@ -92,6 +111,22 @@ def create_pki(directory: Path) -> ControlPlanePKI:
     controller_manager = _leaf(
         directory, "controller-manager", common_name="system:kube-controller-manager", issuer=issuer
     )
+    scheduler = _leaf(directory, "scheduler", common_name="system:kube-scheduler", issuer=issuer)
+    kubelet = _leaf(
+        directory,
+        "kubelet",
+        common_name=f"system:node:{node_name}",
+        organization="system:nodes",
+        issuer=issuer,
+    )
+    kube_proxy = _leaf(directory, "kube-proxy", common_name="system:kube-proxy", issuer=issuer)
+    api_server_kubelet_client = _leaf(
+        directory,
+        "apiserver-kubelet-client",
+        common_name="kube-apiserver-kubelet-client",
+        organization="system:masters",
+        issuer=issuer,
+    )
 
     service_account_key = _new_key()
     private_path = directory / "service-account.key"
@@ -103,7 +138,18 @@ def create_pki(directory: Path) -> ControlPlanePKI:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    return ControlPlanePKI(ca, api_server, admin, controller_manager, private_path, public_path)
+    return ControlPlanePKI(
+        ca,
+        api_server,
+        admin,
+        controller_manager,
+        private_path,
+        public_path,
+        scheduler=scheduler,
+        kubelet=kubelet,
+        kube_proxy=kube_proxy,
+        api_server_kubelet_client=api_server_kubelet_client,
+    )
 
 
 def _leaf(

@@ -42,14 +42,19 @@ from localkube.build import (
     CONTROL_PLANE,
     HELM_CLI,
     KUBECTL,
+    NODE,
     Binary,
     ensure_binaries,
     report_to_stderr,
 )
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.errors import BuildError, LocalkubeError, MissingToolError
-from localkube.kube import Kube
+from localkube.kube import Kube, kube_for, local_node_runtime
 from localkube.kubeconfig import CONTEXT as LOCALKUBE_CONTEXT
+from localkube.node.hoststate import HostState, differences, read_host_state
+from localkube.node.lifecycle import NodeLayout
+from localkube.node.preflight import check_host
+from localkube.state import ClusterState
 from localkube.versions import WrapperModule
 
 USE_KUBECONFIG_ENV = "LOCALKUBE_USE_KUBECONFIG"
@@ -143,6 +148,10 @@ def existing_kubeconfig(path: Path) -> Path:
 
 
 CHOICE_KEY = pytest.StashKey[ClusterChoice]()
+# Whether some collected test needs pods (marker `node`): then the session's cluster gets a node.
+NODE_KEY = pytest.StashKey[bool]()
+# Why the session's cluster has no node although a test wanted one (not root, no containerd...).
+NO_NODE_KEY = pytest.StashKey[str]()
 # A build that failed once fails the same way again: it is attempted once per session.
 FAILURES_KEY = pytest.StashKey[dict[WrapperModule, LocalkubeError]]()
 
@@ -166,15 +175,34 @@ def _live_output(config: pytest.Config) -> Iterator[None]:
         yield
 
 
-def binaries_for_fixture(name: str, choice: ClusterChoice) -> tuple[Binary, ...]:
-    """Which binaries a fixture of this plugin needs (none for fixtures of others)."""
+def binaries_for_fixture(
+    name: str, choice: ClusterChoice, *, node: bool = False
+) -> tuple[Binary, ...]:
+    """Which binaries a fixture of this plugin needs (none for fixtures of others).
+
+    ``node``: the session's own cluster gets a node (some test is marked `node`).
+    """
     if name == "kube":
-        return (KUBECTL,) if choice.kubeconfig is not None else CONTROL_PLANE
+        if choice.kubeconfig is not None:
+            return (KUBECTL,)
+        return (*CONTROL_PLANE, *NODE) if node else CONTROL_PLANE
     return {
         "localkube_binaries": CONTROL_PLANE,
+        "node_binaries": (*CONTROL_PLANE, *NODE),
         "helm_binary": (HELM_CLI,),
         "kubectl_binary": (KUBECTL,),
     }.get(name, ())
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Tests that bring up a node of their own (`own_node`) run first: the machine has room for
+    one node, and the session's cluster holds it from the first test that asks for `kube`."""
+    own = [item for item in items if item.get_closest_marker("own_node")]
+    if own:
+        items[:] = own + [item for item in items if not item.get_closest_marker("own_node")]
+    config.stash[NODE_KEY] = any(item.get_closest_marker("node") for item in items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -187,11 +215,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     choice = _cluster_choice(session.config)
+    node = session.config.stash.get(NODE_KEY, False)
     needed = {
         binary
         for item in session.items
         for fixture in getattr(item, "fixturenames", ())
-        for binary in binaries_for_fixture(fixture, choice)
+        for binary in binaries_for_fixture(fixture, choice, node=node)
     }
     if not needed:
         return
@@ -240,6 +269,12 @@ def localkube_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def node_binaries(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """The control plane's and the node's binaries by name (kubelet, kube-proxy, ...)."""
+    return _binaries(request, (*CONTROL_PLANE, *NODE))
+
+
+@pytest.fixture(scope="session")
 def helm_binary(request: pytest.FixtureRequest) -> Path:
     """The pinned helm (for pyhelm3: ``Client(executable=str(helm_binary))``)."""
     return _binaries(request, (HELM_CLI,))["helm"]
@@ -255,9 +290,20 @@ def kubectl_binary(request: pytest.FixtureRequest) -> Path:
 def kube(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Kube]:
-    """A cluster with the prometheus-operator CRDs installed, for the whole test session."""
+    """A cluster with the prometheus-operator CRDs installed, for the whole test session.
+
+    The session's own cluster gets a node when a collected test is marked `node`; stopping it
+    then checks that the host is as it was before (an error at teardown says what is left).
+    """
     choice = _cluster_choice(request.config)
-    kubectl = _binaries(request, binaries_for_fixture("kube", choice))["kubectl"]
+    node = choice.kubeconfig is None and request.config.stash.get(NODE_KEY, False)
+    if node:
+        try:
+            check_host()
+        except MissingToolError as error:
+            request.config.stash[NO_NODE_KEY] = str(error)
+            node = False
+    kubectl = _binaries(request, binaries_for_fixture("kube", choice, node=node))["kubectl"]
     state = None
     try:
         with _live_output(request.config):
@@ -265,11 +311,18 @@ def kube(
                 report_to_stderr(choice.note)
             if choice.kubeconfig is not None:
                 kubeconfig = existing_kubeconfig(choice.kubeconfig)
+                cluster = Kube(
+                    kubeconfig,
+                    kubectl,
+                    local=by_localkube(kubeconfig),
+                    node_runtime=local_node_runtime(kubeconfig),
+                )
             else:
-                state = start_cluster(tmp_path_factory.mktemp("localkube"), die_with_parent=True)
+                state = start_cluster(
+                    tmp_path_factory.mktemp("localkube"), die_with_parent=True, node=node
+                )
                 atexit.register(stop_cluster, state)
-                kubeconfig = state.kubeconfig
-            cluster = Kube(kubeconfig, kubectl, local=state is not None or by_localkube(kubeconfig))
+                cluster = kube_for(state, kubectl)
             cluster.install_prometheus_operator_crds()
     except (MissingToolError, BuildError) as error:
         if state is not None:
@@ -284,7 +337,26 @@ def kube(
     finally:
         cluster.close()
         if state is not None:
-            stop_cluster(state, keep_data=False)
+            _stop_and_check_host(state)
+
+
+def _stop_and_check_host(state: ClusterState) -> None:
+    before = HostState.load(NodeLayout(state.directory / "node").host_before)
+    stop_cluster(state, keep_data=False)
+    if before is not None:
+        left = differences(before, read_host_state())
+        assert not left, f"the local node left these on the host: {left}"
+
+
+@pytest.fixture(autouse=True)
+def _pods_run_where_needed(request: pytest.FixtureRequest) -> None:
+    """A test marked `node` needs pods to run: skip it (fail it in CI) on a cluster without."""
+    if request.node.get_closest_marker("node") is None:
+        return
+    cluster: Kube = request.getfixturevalue("kube")
+    if not cluster.runs_pods:
+        reason = request.config.stash.get(NO_NODE_KEY, "the cluster has no Ready node")
+        unavailable(f"this test needs pods to run: {reason}")
 
 
 @pytest.fixture

@@ -20,11 +20,14 @@ class ClusterState:
     server: str
     kubeconfig: Path
     processes: tuple[RunningProcess, ...]
+    # Whether a node runs: stopping it also puts the host back (localkube.node.lifecycle).
+    node: bool = False
 
     def save(self) -> None:
         document = {
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
+            "node": self.node,
             "processes": [{**asdict(p), "log": str(p.log)} for p in self.processes],
         }
         path = self.directory / STATE_FILE
@@ -40,7 +43,13 @@ class ClusterState:
             RunningProcess(p["name"], int(p["pid"]), p["executable"], Path(p["log"]))
             for p in document["processes"]
         )
-        return cls(directory, document["server"], Path(document["kubeconfig"]), processes)
+        return cls(
+            directory,
+            document["server"],
+            Path(document["kubeconfig"]),
+            processes,
+            node=bool(document.get("node", False)),
+        )
 
     def running(self) -> bool:
         return bool(self.processes) and all(is_running(p) for p in self.processes)
@@ -49,5 +58,6 @@ class ClusterState:
         return {
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
+            "node": self.node,
             "processes": {p.name: p.pid for p in self.processes},
         }

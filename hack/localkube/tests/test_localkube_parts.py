@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from localkube import gotool
+from localkube.addresses import NODE_ADDRESS
 from localkube.build import KUBECTL, ensure_binaries, go_build_output_name, ldflags
 from localkube.crds import crd_name
 from localkube.errors import MissingToolError
@@ -64,11 +65,20 @@ def test_namespace_names_are_valid_dns_labels(test_name: str) -> None:
 
 
 def test_the_pki_chains_to_its_ca_and_names_the_api_server(tmp_path: Path) -> None:
-    pki = create_pki(tmp_path)
+    pki = create_pki(tmp_path, "node-a")
     ca = x509.load_pem_x509_certificate(pki.ca.certificate.read_bytes())
     ca_key = ca.public_key()
     assert isinstance(ca_key, ec.EllipticCurvePublicKey)
-    for pair in (pki.api_server, pki.admin, pki.controller_manager):
+    identities = (
+        pki.api_server,
+        pki.admin,
+        pki.controller_manager,
+        pki.scheduler,
+        pki.kubelet,
+        pki.kube_proxy,
+        pki.api_server_kubelet_client,
+    )
+    for pair in identities:
         certificate = x509.load_pem_x509_certificate(pair.certificate.read_bytes())
         certificate.verify_directly_issued_by(ca)
         assert oct(pair.key.stat().st_mode & 0o777) == "0o600"
@@ -77,11 +87,21 @@ def test_the_pki_chains_to_its_ca_and_names_the_api_server(tmp_path: Path) -> No
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(API_SERVER_DNS_NAMES) <= set(names.get_values_for_type(x509.DNSName))
     addresses = {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
-    assert {"127.0.0.1", KUBERNETES_SERVICE_IP} <= addresses
+    assert {"127.0.0.1", KUBERNETES_SERVICE_IP, NODE_ADDRESS} <= addresses
 
     admin = x509.load_pem_x509_certificate(pki.admin.certificate.read_bytes())
     organizations = admin.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
     assert [o.value for o in organizations] == ["system:masters"]
+
+
+def test_the_kubelet_is_the_node_its_certificate_names(tmp_path: Path) -> None:
+    """The Node authorizer grants a kubelet only what its own node's pods need, by this name."""
+    pki = create_pki(tmp_path, "node-a")
+    kubelet = x509.load_pem_x509_certificate(pki.kubelet.certificate.read_bytes())
+    common_names = kubelet.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    organizations = kubelet.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    assert [n.value for n in common_names] == ["system:node:node-a"]
+    assert [o.value for o in organizations] == ["system:nodes"]
 
 
 def test_a_token_kubeconfig_round_trips_server_and_ca(tmp_path: Path) -> None:

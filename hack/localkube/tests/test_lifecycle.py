@@ -39,7 +39,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
     tmp_path: Path, localkube_binaries: dict[str, Path]
 ) -> None:
     cluster_dir = tmp_path / "cluster"
-    started = localkube("--dir", str(cluster_dir), "up")
+    started = localkube("--dir", str(cluster_dir), "up", "--no-node")
     assert started.returncode == 0, started.stderr
     export = started.stdout.strip()
     assert export.startswith("export KUBECONFIG=")  # and nothing else: eval "$(localkube up)"
@@ -66,7 +66,7 @@ def test_up_prints_a_working_kubeconfig_and_down_stops_every_process(
         )
         assert "namespace/kube-system" in namespaces.stdout.split()
 
-        again = localkube("--dir", str(cluster_dir), "up")
+        again = localkube("--dir", str(cluster_dir), "up", "--no-node")
         assert again.returncode == 0
         assert "already running" in again.stderr
         assert again.stdout.strip() == export
@@ -136,7 +136,7 @@ def test_the_fixture_takes_a_loopback_kubeconfig_as_it_is(
 ) -> None:
     """KUBECONFIG alone at a cluster on this machine (here `localkube up`'s; kind's likewise)."""
     cluster_dir = tmp_path / "cluster"
-    started = localkube("--dir", str(cluster_dir), "up")
+    started = localkube("--dir", str(cluster_dir), "up", "--no-node")
     assert started.returncode == 0, started.stderr
     kubeconfig = started.stdout.strip().removeprefix("export KUBECONFIG=")
     server = json.loads((cluster_dir / STATE_FILE).read_text())["server"]
