@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the credit-api, operator and drift-job images with podman (or docker), offline:
+# Builds the credit-api, operator and drift-job images with podman (or docker), offline, and
+# the PostgreSQL image the local node runs for the chart's bundled database (`postgres`, built
+# only when asked for by name: elsewhere the chart runs the official image):
 #   1. the base image: BASE_IMAGE if set (e.g. python:3.11-slim), else the local debootstrap
 #      base from hack/images/base.sh (no registry needed);
 #   2. per image, a wheelhouse in build/wheels/<image>/: our packages built with `uv build`, and
@@ -9,7 +11,8 @@
 #      (Debian bookworm), CPython 3.11, IMAGE_ARCH (x86_64 or aarch64; default: this machine's);
 #   3. the image, tagged <name>:<content hash> and <name>:dev. The hash covers the Dockerfile,
 #      uv.lock, the packages' sources and the base image, so an unchanged image is not rebuilt.
-# Usage: hack/images/build.sh [--wheels-only] [credit-api|operator|drift ...]   (default: all)
+# Usage: hack/images/build.sh [--wheels-only] [credit-api|operator|drift|postgres ...]
+#   (default: credit-api, operator and drift)
 #   --wheels-only: only step 2, for builders that build the Dockerfiles themselves (Tilt).
 #   WHEELS_DIR=<dir>: the wheelhouses go to <dir>/<image>/ instead (with --wheels-only only: the
 #   Dockerfiles copy build/wheels/<image>/).
@@ -77,6 +80,10 @@ describe() {  # name -> sets dockerfile package extra local_packages sources rep
       dockerfile=operator/Dockerfile.drift package=modelmonitor extra=drift
       local_packages="modelmonitor prediction-store" sources="operator store"
       repository=localhost/modelmonitor-drift-job ;;
+    postgres)  # no wheels: Debian's postgresql-15, installed at build time (needs the mirror)
+      dockerfile=hack/images/postgres/Containerfile package="" extra=""
+      local_packages="" sources="hack/images/postgres"
+      repository=localhost/postgres ;;
     *) return 1 ;;
   esac
 }
@@ -97,7 +104,7 @@ wheels_only=false
 if [ "${1:-}" = --wheels-only ]; then wheels_only=true; shift; fi
 if [ $# -eq 0 ]; then set -- credit-api operator drift; fi
 for name in "$@"; do
-  describe "$name" || { echo "images: unknown image '$name' (credit-api, operator, drift)" >&2; exit 2; }
+  describe "$name" || { echo "images: unknown image '$name' (credit-api, operator, drift, postgres)" >&2; exit 2; }
 done
 
 if command -v sha256sum >/dev/null; then sha256=(sha256sum); else sha256=(shasum -a 256); fi
@@ -167,7 +174,7 @@ PY
 if $wheels_only; then
   for name in "$@"; do
     describe "$name"
-    build_wheelhouse "$name"
+    if [ -n "$package" ]; then build_wheelhouse "$name"; fi
   done
   exit 0
 fi
@@ -197,7 +204,7 @@ for name in "$@"; do
   if "$engine" image inspect "$ref" >/dev/null 2>&1; then
     log "$name: $ref is up to date"
   else
-    build_wheelhouse "$name"
+    if [ -n "$package" ]; then build_wheelhouse "$name"; fi
     log "$name: building $ref from $dockerfile on $base"
     start=$SECONDS
     # ${a[@]+...}: an empty array (docker) expands to nothing, not to an error, in bash 3.2.
