@@ -44,12 +44,15 @@ EXPECTED_NAMESPACED = {
         "delete",
     },
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "services"): {"get"},
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 EXPECTED_CLUSTER = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     ("", "namespaces"): {"get", "list", "watch"},
+    ("monitoring.coreos.com", "prometheuses"): {"list", "watch"},
+    ("monitoring.coreos.com", "servicemonitors"): {"list", "watch"},
 }
 
 

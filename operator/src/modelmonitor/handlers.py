@@ -5,6 +5,9 @@
   (a converged monitor costs six list calls and no write).
 - a child deleted (watch on each child kind, filtered by our labels): reconcile its owner at
   once, so a deleted child is back within seconds.
+- a Prometheus, ServiceMonitor or namespace changes what selection depends on (its selectors,
+  labels, ports; not its status): reconcile every monitor soon after (one round per burst),
+  which re-evaluates RulesSelected and TargetSelected.
 - any monitor event: refresh the drift metrics from its status.
 """
 
@@ -18,10 +21,11 @@ from typing import Any
 
 import kopf
 
-from modelmonitor.kube import CHILD_KINDS, KubeApi
+from modelmonitor.kube import CHILD_KINDS, ApiCallError, KubeApi
 from modelmonitor.manifests import GROUP, PLURAL, VERSION
 from modelmonitor.metrics import observe_monitor
 from modelmonitor.naming import MANAGED_BY
+from modelmonitor.pickup import InventoryCache
 from modelmonitor.reconcile import Outcome, reconcile
 from modelmonitor.serial import PerKeySerial
 from modelmonitor.settings import Settings
@@ -35,6 +39,16 @@ MAX_CONCURRENT_RECONCILES = 12
 # How long the monitors of a namespace being deleted are skipped before one is tried again
 # (a namespace of the same name created meanwhile converges on the next try or resync).
 TERMINATING_NAMESPACE_SKIP_SECONDS = 30.0
+# How long a change to the selection inputs settles before the monitors are reconciled: a helm
+# upgrade of kube-prometheus-stack touches a dozen ServiceMonitors at once, and makes one round.
+REFRESH_DELAY_SECONDS = 1.0
+# The objects whose changes can flip RulesSelected or TargetSelected: kind -> (group, version,
+# plural). Only read; a missing CRD is a warning from kopf, and its later install is noticed.
+SELECTION_INPUTS = {
+    "Prometheus": ("monitoring.coreos.com", "v1", "prometheuses"),
+    "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
+    "Namespace": ("", "v1", "namespaces"),
+}
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +65,11 @@ class Operator:
         # One reconcile of a monitor at a time (its own handlers, its timer, its children's
         # watches all trigger one), so a burst of child deletions makes one or two, not six.
         self._serial = PerKeySerial()
+        # The Prometheus objects and ServiceMonitors, shared by every reconcile (pickup.py).
+        self.inventory = InventoryCache()
+        # Every monitor seen (namespace, name), for the rounds that follow selection changes.
+        self.monitors: set[tuple[str, str]] = set()
+        self._refresh_wanted = asyncio.Event()
 
     async def reconcile(self, body: Mapping[str, Any], *, unless_queued: bool = False) -> Outcome:
         """Converge one monitor; `unless_queued`: not if a reconcile of it is already waiting."""
@@ -73,9 +92,41 @@ class Operator:
                 kopf.event(target, type=event_type, reason=reason, message=message)
 
             async with self._slots:
-                outcome = await reconcile(self.api, self.settings, body, post)
+                outcome = await reconcile(self.api, self.settings, body, post, self.inventory)
             self._note_namespace(namespace, terminating=outcome.namespace_terminating)
         return outcome
+
+    def request_refresh(self) -> None:
+        """Reconcile every monitor soon: what decides their pick-up has changed."""
+        self._refresh_wanted.set()
+
+    async def refresh_forever(self) -> None:
+        """Each time a refresh is requested: wait for the burst to settle, then reconcile every
+        monitor (as many at a time as reconciles may run), skipping those already queued."""
+        while True:
+            await self._refresh_wanted.wait()
+            await asyncio.sleep(REFRESH_DELAY_SECONDS)
+            self._refresh_wanted.clear()
+            keys = sorted(self.monitors)
+            for start in range(0, len(keys), MAX_CONCURRENT_RECONCILES):
+                batch = keys[start : start + MAX_CONCURRENT_RECONCILES]
+                results = await asyncio.gather(
+                    *(self._refresh(*key) for key in batch), return_exceptions=True
+                )
+                for error in results:
+                    if isinstance(error, Exception):  # a bug must not end the refreshes
+                        log.error("refreshing a monitor failed", exc_info=error)
+
+    async def _refresh(self, namespace: str, name: str) -> None:
+        if self.api is None:
+            return
+        try:
+            monitor = await self.api.get_monitor(namespace, name)
+            if monitor is not None:
+                await self.reconcile(monitor, unless_queued=True)
+        except (ApiCallError, kopf.TemporaryError) as problem:
+            # The monitor's own retries and resyncs carry on; this round was only a nudge.
+            log.info("monitor %s/%s not refreshed: %s", namespace, name, problem)
 
     def _namespace_skipped(self, namespace: str) -> bool:
         seen = self._terminating.get(namespace)
@@ -124,8 +175,28 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def export_drift(body: kopf.Body, type: str | None, **_: Any) -> None:
-        """On any monitor event: export its drift result as metrics."""
+        """On any monitor event: export its drift result as metrics, and keep track of it."""
         observe_monitor(body, deleted=type == "DELETED")
+        key = (str(body.metadata.namespace), str(body.metadata.name))
+        if type == "DELETED":
+            operator.monitors.discard(key)
+        else:
+            operator.monitors.add(key)
+
+    refresher: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry)
+    async def start_refreshing(**_: Any) -> None:
+        """At start: run the loop that reconciles every monitor after selection changes."""
+        refresher.append(asyncio.create_task(operator.refresh_forever()))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_refreshing(**_: Any) -> None:
+        for task in refresher:
+            task.cancel()
+
+    for kind, (group, version, plural) in SELECTION_INPUTS.items():
+        kopf.on.event(group, version, plural, registry=registry)(_selection_watch(operator, kind))
 
     for api_version, kind in CHILD_KINDS:
         group, _, version = api_version.rpartition("/")
@@ -152,3 +223,14 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
                     monitor = await operator.api.get_monitor(namespace, owner["name"])
                     if monitor is not None:
                         await operator.reconcile(monitor, unless_queued=True)
+
+
+def _selection_watch(operator: Operator, kind: str) -> Any:
+    def notice_selection_change(body: kopf.Body, type: str | None, **_: Any) -> None:
+        """When a Prometheus, ServiceMonitor or namespace changes what selection depends on:
+        refresh every monitor."""
+        if operator.inventory.changed_by(kind, body, deleted=type == "DELETED"):
+            log.info("%s %s changed: refreshing the monitors' pick-up", kind, body.metadata.name)
+            operator.request_refresh()
+
+    return notice_selection_change

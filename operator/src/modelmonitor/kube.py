@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-from lightkube import ApiError, AsyncClient
+from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Namespace, Service
 from lightkube.types import PatchType
 
 from modelmonitor.manifests import GROUP, KIND, PLURAL, VERSION
@@ -40,6 +41,11 @@ def _resource(api_version: str, kind: str, plural: str) -> type[NamespacedResour
 
 _RESOURCES = {key: _resource(*key, plural) for key, plural in CHILD_KINDS.items()}
 MONITOR = _resource(f"{GROUP}/{VERSION}", KIND, PLURAL)
+# Read, never written: what decides whether a Prometheus picks up the children (selection.py).
+PROMETHEUS = _resource("monitoring.coreos.com/v1", "Prometheus", "prometheuses")
+SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors")
+# Pages of the cluster-wide lists: a cluster may hold hundreds of ServiceMonitors.
+LIST_CHUNK_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,42 @@ class KubeApi:
                 raise classify(error, f"delete {kind} {name}") from error
         except (httpx2.HTTPError, OSError) as error:
             raise classify(error, f"delete {kind} {name}") from error
+
+    async def list_in_all_namespaces(self, kind: str) -> list[dict[str, Any]]:
+        """Every Prometheus or ServiceMonitor (`kind`) in the cluster."""
+        resource = PROMETHEUS if kind == "Prometheus" else SERVICE_MONITOR
+        try:
+            return [
+                _as_dict(obj, "monitoring.coreos.com/v1", kind)
+                async for obj in self.client.list(
+                    resource, namespace=ALL_NS, chunk_size=LIST_CHUNK_SIZE
+                )
+            ]
+        except (ApiError, httpx2.HTTPError, OSError) as error:
+            raise classify(error, f"list {kind} in all namespaces") from error
+
+    async def namespace_labels(self) -> dict[str, dict[str, str]]:
+        """The labels of every namespace, by name."""
+        try:
+            return {
+                str(ns.metadata.name): dict(ns.metadata.labels or {})
+                async for ns in self.client.list(Namespace, chunk_size=LIST_CHUNK_SIZE)
+                if ns.metadata is not None
+            }
+        except (ApiError, httpx2.HTTPError, OSError) as error:
+            raise classify(error, "list Namespace") from error
+
+    async def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Service, or None if it does not exist."""
+        try:
+            obj = await self.client.get(Service, name, namespace=namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise classify(error, f"get Service {name}") from error
+        except (httpx2.HTTPError, OSError) as error:
+            raise classify(error, f"get Service {name}") from error
+        return _as_dict(obj, "v1", "Service")
 
     async def get_monitor(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

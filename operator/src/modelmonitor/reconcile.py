@@ -1,4 +1,5 @@
-"""Converge one monitor: parse, render, adopt, apply what differs, prune, write status.
+"""Converge one monitor: parse, render, adopt, apply what differs, prune, tell whether a
+Prometheus picks up the rules and the target (pickup.py), write status.
 
 Writes happen only when something differs: each desired child is compared with the live one
 (every rendered field must already hold the rendered value), and the status with the current
@@ -24,10 +25,11 @@ from modelmonitor.kube import (
 from modelmonitor.manifests import API_VERSION, KIND
 from modelmonitor.metrics import RECONCILE_DURATION, RECONCILE_TOTAL
 from modelmonitor.naming import selector_labels
+from modelmonitor.pickup import InventoryCache, pickup_conditions, unknown_for_invalid_spec
 from modelmonitor.render import render_children
 from modelmonitor.settings import Settings
 from modelmonitor.spec import InvalidSpecError, parse_monitor
-from modelmonitor.status import build_status, conditions_for, status_unchanged
+from modelmonitor.status import Condition, build_status, conditions_for, status_unchanged
 
 # (event type, reason, message) -> posted as a Kubernetes Event on the monitor.
 EventSink = Callable[[str, str, str], Awaitable[None] | None]
@@ -153,13 +155,25 @@ async def _converge_children(
     await _converge_kind(api, body, _ROLE_BINDING, wanted, outcome)
 
 
+def _rule_labels(desired: list[dict[str, Any]]) -> dict[str, str]:
+    for child in desired:
+        if child["kind"] == "PrometheusRule":
+            return dict(child["metadata"].get("labels") or {})
+    return {}
+
+
 async def reconcile(
-    api: KubeApi, settings: Settings, body: Mapping[str, Any], post_event: EventSink
+    api: KubeApi,
+    settings: Settings,
+    body: Mapping[str, Any],
+    post_event: EventSink,
+    inventory: InventoryCache,
 ) -> Outcome:
     """Bring one monitor's children and status in line with its spec. Never raises ApiCallError."""
     started = time.perf_counter()
     outcome = Outcome()
     desired: list[dict[str, Any]] = []
+    pickup = unknown_for_invalid_spec()
     try:
         monitor = parse_monitor(body)
     except InvalidSpecError as error:
@@ -170,12 +184,14 @@ async def reconcile(
         for child in desired:
             child["metadata"]["ownerReferences"] = [reference]
         await _converge_children(api, body, desired, outcome)
+        if not outcome.namespace_terminating:
+            pickup = await pickup_conditions(api, inventory, monitor, _rule_labels(desired))
     if outcome.namespace_terminating:
         # Neither a status nor Warning events (both would fail or be deleted): the namespace
         # controller is deleting the children and the monitor itself.
         RECONCILE_TOTAL.labels(result="namespace_terminating").inc()
         return outcome
-    await _write_status(api, body, desired, outcome)
+    await _write_status(api, body, desired, outcome, pickup)
     await _post_events(outcome, post_event)
     result = "invalid" if outcome.invalid else ("error" if outcome.problems else "ok")
     RECONCILE_TOTAL.labels(result=result).inc()
@@ -184,12 +200,17 @@ async def reconcile(
 
 
 async def _write_status(
-    api: KubeApi, body: Mapping[str, Any], desired: list[dict[str, Any]], outcome: Outcome
+    api: KubeApi,
+    body: Mapping[str, Any],
+    desired: list[dict[str, Any]],
+    outcome: Outcome,
+    pickup: list[Condition],
 ) -> None:
     metadata = body["metadata"]
     problems = [str(problem) for problem in outcome.problems]
     reason = outcome.problems[0].reason if outcome.problems else None
     conditions = conditions_for(str(outcome.invalid) if outcome.invalid else None, problems, reason)
+    conditions += pickup
     children = [
         {"apiVersion": c["apiVersion"], "kind": c["kind"], "name": c["metadata"]["name"]}
         for c in desired

@@ -1,5 +1,8 @@
 """The operator's part of a ModelMonitor's status: observedGeneration, conditions, children.
 
+Conditions: Ready, InvalidSpec, Degraded (this reconcile's outcome) and RulesSelected,
+TargetSelected (whether a Prometheus picks up the rules and scrapes the target: pickup.py).
+
 The drift job owns `status.drift` and the DriftDetected condition (docs/contracts.md); both
 writers use server-side apply on a list-map keyed by `type`, so neither removes the other's.
 """
@@ -10,13 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-OPERATOR_CONDITIONS = ("Ready", "InvalidSpec", "Degraded")
+OPERATOR_CONDITIONS = ("Ready", "InvalidSpec", "Degraded", "RulesSelected", "TargetSelected")
 
 
 @dataclass(frozen=True)
 class Condition:
+    """`status` None is Unknown."""
+
     type: str
-    status: bool
+    status: bool | None
     reason: str
     message: str
 
@@ -57,7 +62,7 @@ def build_status(
     before = {c.get("type"): c for c in previous.get("conditions") or []}
     rendered = []
     for condition in conditions:
-        status = "True" if condition.status else "False"
+        status = {True: "True", False: "False", None: "Unknown"}[condition.status]
         old = before.get(condition.type) or {}
         since = old.get("lastTransitionTime") if old.get("status") == status else None
         rendered.append(

@@ -108,7 +108,7 @@ def test_a_burst_of_child_deletions_in_a_terminating_namespace_makes_one_attempt
     """Six children deleted together: one reconcile tries and learns; the rest stand down."""
     calls: list[str] = []
 
-    async def refused(api: Any, settings: Any, body: Any, post: Any) -> Outcome:
+    async def refused(api: Any, settings: Any, body: Any, post: Any, inventory: Any) -> Outcome:
         calls.append(body["metadata"]["name"])
         await asyncio.sleep(0.01)  # the API round trip: the other deletions arrive meanwhile
         return _terminating()
@@ -133,7 +133,7 @@ def test_restores_behind_a_running_reconcile_collapse_into_one(
     exactly one more runs after it; the other requests are served by that one."""
     calls: list[str] = []
 
-    async def converges(api: Any, settings: Any, body: Any, post: Any) -> Outcome:
+    async def converges(api: Any, settings: Any, body: Any, post: Any, inventory: Any) -> Outcome:
         calls.append(body["metadata"]["name"])
         await asyncio.sleep(0.01)
         return Outcome(applied=["CronJob/credit-score-drift"])

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelmonitor.kube import ApiCallError, classify
 from modelmonitor.metrics import DriftCollector
 from modelmonitor.reconcile import is_subset
-from modelmonitor.status import build_status, conditions_for, status_unchanged
+from modelmonitor.status import Condition, build_status, conditions_for, status_unchanged
 
 LIVE_CRONJOB: dict[str, Any] = {
     "metadata": {"name": "m-drift", "uid": "1", "resourceVersion": "7", "labels": {"a": "b"}},
@@ -51,6 +51,21 @@ def test_transition_time_moves_only_when_a_condition_flips() -> None:
         "observedGeneration": 1,
     }
     assert not status_unchanged(broken, first)
+
+
+def test_pickup_conditions_are_unknown_then_flip_with_their_own_transition_time() -> None:
+    unknown = Condition("RulesSelected", None, "NoPrometheus", "no Prometheus object")
+    first = build_status(1, [*conditions_for(None, [], None), unknown], [], {}, "t0")
+    rules = first["conditions"][-1]
+    assert (rules["status"], rules["lastTransitionTime"]) == ("Unknown", "t0")
+    reworded = Condition("RulesSelected", None, "NoPrometheus", "still no Prometheus object")
+    second = build_status(1, [*conditions_for(None, [], None), reworded], [], first, "t1")
+    assert not status_unchanged(second, first)  # the message is news, the transition is not
+    assert second["conditions"][-1]["lastTransitionTime"] == "t0"
+    selected = Condition("RulesSelected", True, "Selected", "monitoring/kps selects it")
+    third = build_status(1, [*conditions_for(None, [], None), selected], [], second, "t2")
+    assert third["conditions"][-1]["lastTransitionTime"] == "t2"
+    assert third["conditions"][0]["lastTransitionTime"] == "t0"  # Ready did not move
 
 
 def test_the_drift_jobs_condition_does_not_count_as_a_change() -> None:
