@@ -73,19 +73,28 @@ def classify(error: Exception, action: str) -> ApiCallError:
         if code == 403 and any(cause.reason == NAMESPACE_TERMINATING for cause in causes or []):
             # Not a permission problem: the monitor goes with its namespace; nothing to retry.
             return ApiCallError(NAMESPACE_TERMINATING, f"{action}: {detail}", retryable=False)
-        if code == 403:
-            return ApiCallError("Forbidden", f"{action}: {detail}", retryable=False)
-        if code == 404:
-            return ApiCallError("MissingAPI", f"{action}: {detail}", retryable=False)
-        if code in (400, 422):
-            return ApiCallError("Rejected", f"{action}: {detail}", retryable=False)
-        return ApiCallError("ApiError", f"{action}: {detail}", retryable=code in _RETRYABLE_STATUS)
+        return _by_status(code, f"{action}: {detail}")
+    if isinstance(error, httpx2.HTTPStatusError):
+        # An answer that is not a Kubernetes Status, e.g. the API server's plain-text
+        # "404 page not found" for the resources of a CRD that is not installed.
+        code = error.response.status_code
+        return _by_status(code, f"{action}: HTTP {code} for {error.request.url.path}")
     if isinstance(error, httpx2.HTTPError | OSError | TimeoutError):
         detail = str(error) or "no response"
         return ApiCallError(
             "Unreachable", f"{action}: {type(error).__name__}: {detail}", retryable=True
         )
     raise error
+
+
+def _by_status(code: int, message: str) -> ApiCallError:
+    if code == 403:
+        return ApiCallError("Forbidden", message, retryable=False)
+    if code == 404:
+        return ApiCallError("MissingAPI", message, retryable=False)
+    if code in (400, 422):
+        return ApiCallError("Rejected", message, retryable=False)
+    return ApiCallError("ApiError", message, retryable=code in _RETRYABLE_STATUS)
 
 
 def child_key(obj: dict[str, Any]) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import pytest
 from lightkube import ApiError
 from lightkube.models.meta_v1 import Status, StatusCause, StatusDetails
@@ -103,6 +104,19 @@ def test_api_errors_are_classified_once(code: int, reason: str, retryable: bool)
     problem = classify(error, "list PrometheusRule")
     assert (problem.reason, problem.retryable) == (reason, retryable)
     assert problem.message == "list PrometheusRule: the server says no"
+
+
+def test_the_plain_404_of_a_missing_crd_is_a_missing_api() -> None:
+    # What lightkube raises when the API server answers "404 page not found" (no Status body).
+    url = "https://127.0.0.1:6443/apis/monitoring.coreos.com/v1/prometheuses"
+    request = httpx2.Request("GET", url)
+    response = httpx2.Response(404, text="404 page not found\n", request=request)
+    error = httpx2.HTTPStatusError("Client error", request=request, response=response)
+    problem = classify(error, "list Prometheus")
+    assert (problem.reason, problem.retryable) == ("MissingAPI", False)
+    assert problem.message == (
+        "list Prometheus: HTTP 404 for /apis/monitoring.coreos.com/v1/prometheuses"
+    )
 
 
 def test_a_write_into_a_namespace_being_deleted_is_not_a_permission_problem() -> None:
