@@ -1,4 +1,4 @@
-"""Import contracts: render/ stays pure, and the operator process never loads the drift stack."""
+"""Import contracts: render/ and selection.py stay pure; the operator never loads the drift job."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def test_render_imports_no_kopf_or_kubernetes_client() -> None:
-    modules = sorted((PACKAGE / "render").glob("*.py"))
+def test_render_and_selection_import_no_kopf_or_kubernetes_client() -> None:
+    modules = [*sorted((PACKAGE / "render").glob("*.py")), PACKAGE / "selection.py"]
     assert modules
     for module in modules:
         for name in _imports(module):
