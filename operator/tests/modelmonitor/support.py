@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,19 @@ def invalid_manifest(case: dict[str, Any], name: str = "broken") -> dict[str, An
 
 
 INVALID_CASES: list[dict[str, Any]] = yaml.safe_load((CASES / "invalid-monitors.yaml").read_text())
+
+
+def helm_template(
+    helm: Path,
+    chart: Path,
+    release: str,
+    namespace: str,
+    *show_only: str,
+    values: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """`helm template` of some templates of a chart, with `--set` values, as objects."""
+    command = [str(helm), "template", release, str(chart), "--namespace", namespace]
+    command += [argument for template in show_only for argument in ("--show-only", template)]
+    command += [argument for value in values for argument in ("--set", value)]
+    rendered = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [document for document in yaml.safe_load_all(rendered) if document]

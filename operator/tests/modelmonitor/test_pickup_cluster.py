@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,7 @@ from .operator_process import (
     get_json,
     operator_identity,
 )
-from .support import EXAMPLE, REPO
+from .support import EXAMPLE, REPO, helm_template
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -61,15 +60,15 @@ def kps_prometheus(**spec: Any) -> dict[str, Any]:
 
 def credit_api_chart(helm: Path, namespace: str) -> list[dict[str, Any]]:
     """The Service and ServiceMonitor charts/credit-api renders (release credit-api)."""
-    rendered = subprocess.run(
-        [
-            str(helm), "template", "credit-api", str(REPO / "charts" / "credit-api"),
-            "--namespace", namespace,
-            "--show-only", "templates/service.yaml", "--show-only", "templates/servicemonitor.yaml",
-        ],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    chart = REPO / "charts" / "credit-api"
+    return helm_template(
+        helm,
+        chart,
+        "credit-api",
+        namespace,
+        "templates/service.yaml",
+        "templates/servicemonitor.yaml",
+    )
 
 
 class Operators:
