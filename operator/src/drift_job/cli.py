@@ -1,8 +1,10 @@
 """`drift-job`: the command the CronJob runs (flags and exit codes in docs/contracts.md).
 
 Exit codes: 0 ran (drift or not), 3 insufficient data, 2 bad configuration, 4 store
-unreachable or reference missing (after retries), 1 anything else. Expected failures print one
-line on stderr; the status of the monitor (when --monitor is given) records every outcome.
+unreachable or reference missing (after retries), or the monitor's status not written (the
+Kubernetes API unreachable or refusing), 1 anything else. Expected failures print one line on
+stderr; the result is printed either way, and the status of the monitor (when --monitor is
+given) records every outcome it can.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from drift_job.status import Outcome
 
 EXIT_ERROR = 1
 EXIT_BAD_CONFIG = 2
+EXIT_UNAVAILABLE = 4
+# Outcomes that a status left unwritten turns into EXIT_UNAVAILABLE: the run did its part, but
+# nobody will see it. A failure of the run itself keeps its own code.
+_DONE = (0, 3)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,7 +164,8 @@ def _run(argv: Sequence[str] | None) -> int:
             write_status(config.monitor, config.namespace, outcome)
         except StatusWriteError as error:
             print(f"drift-job: {error}", file=sys.stderr)
-            exit_code = exit_code or EXIT_ERROR
+            if exit_code in _DONE:
+                exit_code = EXIT_UNAVAILABLE
     _print(config, outcome)
     return exit_code
 

@@ -5,13 +5,17 @@ Server-side apply on the `status` subresource with field manager `drift-job`: th
 ServiceAccount may only get and patch its own monitor's status. lightkube keeps the import
 light for a process that writes once; the configuration is in-cluster when running in a pod,
 otherwise KUBECONFIG (or ~/.kube/config).
+
+lightkube raises its own ApiError for an answer that refuses the request (403, 404, ...) and
+the errors of its HTTP transport, httpx2 (not httpx), when there is no answer at all: both end
+in a StatusWriteError, the one line the job prints.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.core.exceptions import ConfigError as KubeConfigError
 from lightkube.generic_resource import create_namespaced_resource
@@ -58,8 +62,12 @@ def write_status(
         )
     except ApiError as error:
         raise StatusWriteError(
-            f"cannot write the status of {where}: {error.status.code} {error.status.message}"
+            f"the Kubernetes API refused to write the status of {where}: "
+            f"{error.status.code} {error.status.message}"
         ) from error
-    except httpx.HTTPError as error:
-        raise StatusWriteError(f"cannot reach the Kubernetes API for {where}: {error}") from error
+    except httpx2.HTTPError as error:
+        detail = str(error) or type(error).__name__
+        raise StatusWriteError(
+            f"cannot reach the Kubernetes API to write the status of {where}: {detail}"
+        ) from error
     return body

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from drift_job.cli import main
+from localservers.ports import free_port
 
 from .conftest import MODEL, Store
 
@@ -218,6 +219,53 @@ def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
     assert finished.returncode == 4
     assert "Traceback" not in finished.stderr
     assert finished.stderr.strip().splitlines()[-1].startswith("drift-job: StoreUnavailable:")
+
+
+def _kubeconfig_for(server: str, path: Path) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
+        ],
+        "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_an_unreachable_kubernetes_api_exits_4_and_still_prints_the_result(
+    sqlite_store: Store, german_credit: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The console script with --monitor and a Kubernetes API on a closed port: one line that
+    says so, the result on stdout, exit 4, no traceback (lightkube's transport is httpx2)."""
+    sqlite_store.register(german_credit[german_credit.age_in_years < 40])
+    sqlite_store.add_predictions(german_credit[german_credit.age_in_years >= 40])
+    closed = f"https://127.0.0.1:{free_port()}"
+    kubeconfig = _kubeconfig_for(closed, tmp_path / "kubeconfig")
+    script = Path(sys.executable).parent / "drift-job"
+    finished = subprocess.run(
+        [str(script), "--store-url", sqlite_store.url, "--model", MODEL, "--min-rows", "100",
+         "--output", "json", "--monitor", "credit-score", "--namespace", "risk"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert finished.returncode == 4, finished.stderr
+    assert "Traceback" not in finished.stderr
+    (line,) = [x for x in finished.stderr.splitlines() if "Kubernetes" in x]
+    assert line.startswith(
+        "drift-job: cannot reach the Kubernetes API to write the status of modelmonitor "
+        "risk/credit-score: "
+    )
+    assert "connect" in line.lower()
+    result = json.loads(finished.stdout)
+    assert result["result"] == "Completed"
+    assert result["datasetDrift"] is True
 
 
 def test_reports_are_saved_and_referenced(

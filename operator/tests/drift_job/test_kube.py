@@ -148,7 +148,7 @@ def test_another_monitors_status_is_forbidden(
         write_status("fraud-score", kube_namespace, outcome, client=_client(own))
 
 
-def test_a_missing_monitor_is_a_clear_error_and_exit_1(
+def test_a_missing_monitor_is_a_clear_error_and_exit_4(
     kube_namespace: str,
     monitors: Callable[[str], Path],
     sqlite_store: Store,
@@ -163,5 +163,46 @@ def test_a_missing_monitor_is_a_clear_error_and_exit_1(
     code = main(["--store-url", sqlite_store.url, "--model", MODEL, "--monitor", "gone",
                  "--namespace", kube_namespace])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 1
-    assert f"cannot write the status of modelmonitor {kube_namespace}/gone: 403" in err
+    assert code == 4
+    assert (
+        f"the Kubernetes API refused to write the status of modelmonitor {kube_namespace}/gone:"
+        " 403" in err
+    )
+
+
+def test_a_service_account_without_rbac_exits_4_and_still_prints_the_result(
+    kube: Kube,
+    kube_namespace: str,
+    monitors: Callable[[str], Path],
+    sqlite_store: Store,
+    german_credit: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real 403: the monitor exists, but the job runs as a ServiceAccount no Role binds."""
+    monitors("credit-score")
+    kube.kubectl("create", "serviceaccount", "no-rbac", "-n", kube_namespace)
+    kubeconfig = kube.service_account_kubeconfig(kube_namespace, "no-rbac")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    sqlite_store.register(german_credit[german_credit.age_in_years < 40])
+    sqlite_store.add_predictions(german_credit[german_credit.age_in_years >= 40])
+    args = ["--store-url", sqlite_store.url, "--model", MODEL, "--min-rows", "100"]
+    code = main([*args, "--output", "json", "--monitor", "credit-score", "--namespace",
+                 kube_namespace])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 4
+    assert "Traceback" not in captured.err
+    (line,) = [x for x in captured.err.splitlines() if "Kubernetes" in x]
+    assert line == (
+        "drift-job: the Kubernetes API refused to write the status of modelmonitor "
+        f"{kube_namespace}/credit-score: 403 "
+        f'modelmonitors.monitoring.mlops.dev "credit-score" is forbidden: User '
+        f'"system:serviceaccount:{kube_namespace}:no-rbac" cannot get resource '
+        f'"modelmonitors/status" in API group "monitoring.mlops.dev" in the namespace '
+        f'"{kube_namespace}"'
+    )
+    result = json.loads(captured.out)
+    assert result["result"] == "Completed"
+    assert result["datasetDrift"] is True
+    # Nothing was written: the monitor has no drift status.
+    assert "drift" not in _monitor(kube, kube_namespace, "credit-score").get("status", {})
