@@ -23,7 +23,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from modelmonitor.durations import parse_duration, validate_cron
+from modelmonitor.durations import parse_duration
+from modelmonitor.schedule import parse_schedule
 
 # Evidently 0.7's tabular stat tests (text-only tests left out: the store holds tabular rows).
 DriftMethod = Literal[
@@ -65,7 +66,7 @@ def _duration(text: str) -> str:
 
 
 def _cron(text: str) -> str:
-    validate_cron(text)
+    parse_schedule(text)
     return text
 
 

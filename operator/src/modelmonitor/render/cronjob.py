@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelmonitor.durations import cron_interval_seconds
 from modelmonitor.naming import CRONJOB_NAME_MAX, child_name
 from modelmonitor.render.common import metadata
+from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import DriftSpec, Monitor
 
@@ -140,7 +140,7 @@ def render_cronjob(monitor: Monitor, settings: Settings) -> dict[str, Any]:
             # Two runs at once would race on the same status; the next slot is soon enough.
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": min(
-                MAX_STARTING_DEADLINE_SECONDS, cron_interval_seconds(drift.schedule)
+                MAX_STARTING_DEADLINE_SECONDS, longest_interval_seconds(drift.schedule)
             ),
             "successfulJobsHistoryLimit": 3,
             # Failed Jobs are kept so `kubectl logs` and the DriftJobFailed alert can see them.

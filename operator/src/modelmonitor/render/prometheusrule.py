@@ -13,11 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelmonitor.durations import cron_interval_seconds, format_duration, parse_duration
+from modelmonitor.durations import format_duration, parse_duration
 from modelmonitor.naming import DNS_LABEL_MAX, child_name
 from modelmonitor.render.common import metadata
 from modelmonitor.render.cronjob import drift_job_name
 from modelmonitor.render.promql import matchers, number, rate, sum_rate
+from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
 
@@ -336,7 +337,7 @@ def _drift_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
     job = drift_job_name(ctx.monitor)
     failed = ctx.own_with('result="Failed"')
     jobs = matchers({"namespace": ctx.monitor.namespace}, f'job_name=~"{job}-[0-9]+"')
-    interval = cron_interval_seconds(spec.drift.schedule)
+    interval = longest_interval_seconds(spec.drift.schedule)
     stale_after = spec.drift.stale_after or format_duration(2 * interval)
     status_hint = f"kubectl -n {ctx.monitor.namespace} describe modelmonitor {ctx.monitor.name}"
     drifted = (
