@@ -71,6 +71,10 @@ def invalid_manifest(case: dict[str, Any], name: str = "broken") -> dict[str, An
 INVALID_CASES: list[dict[str, Any]] = yaml.safe_load((CASES / "invalid-monitors.yaml").read_text())
 
 
+# Drift schedules: {"accepted": [{schedule, interval}], "refused": [{schedule, refused, ...}]}.
+SCHEDULES: dict[str, list[dict[str, Any]]] = yaml.safe_load((CASES / "schedules.yaml").read_text())
+
+
 def helm_template(
     helm: Path,
     chart: Path,

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from modelmonitor.schedule import longest_interval_seconds, parse_schedule
 from modelmonitor.spec import InvalidSpecError, parse_monitor
 
-from .support import EXAMPLE, load_manifest
-
-SCHEDULES: dict[str, list[dict[str, Any]]] = yaml.safe_load(
-    (Path(__file__).parent / "cases" / "schedules.yaml").read_text()
-)
+from .support import EXAMPLE, SCHEDULES, load_manifest
 
 
 @pytest.mark.parametrize("case", SCHEDULES["accepted"], ids=lambda case: repr(case["schedule"]))

@@ -21,8 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from localkube.kube import Kube
 from modelmonitor.schedule import parse_schedule
 
-from .support import EXAMPLE, REPO, load_manifest
-from .test_schedule import SCHEDULES
+from .support import EXAMPLE, REPO, SCHEDULES, load_manifest
 
 pytestmark = pytest.mark.cluster
 
