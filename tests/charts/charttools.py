@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,11 @@ def kubernetes_version() -> str:
     from localkube.versions import KUBERNETES_VERSION  # noqa: PLC0415
 
     return KUBERNETES_VERSION
+
+
+# APIs the control plane serves that `helm template` cannot discover (its built-in list has
+# group/versions, not kinds): the charts render what depends on them, as `helm install` would.
+SERVED_API_VERSIONS = ("admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",)
 
 
 class HelmError(Exception):
@@ -68,6 +73,7 @@ class Helm:
         values_file: Path | None = None,
         release: str | None = None,
         namespace: str = "credit",
+        api_versions: Sequence[str] = SERVED_API_VERSIONS,
     ) -> str:
         """`helm template` of a chart as YAML text, or HelmError with helm's message."""
         completed = self.run(
@@ -78,6 +84,7 @@ class Helm:
             namespace,
             "--kube-version",
             kubernetes_version(),
+            *(f"--api-versions={version}" for version in api_versions),
             *self.values_args(values_file, values),
         )
         if completed.returncode != 0:
@@ -92,10 +99,16 @@ class Helm:
         values_file: Path | None = None,
         release: str | None = None,
         namespace: str = "credit",
+        api_versions: Sequence[str] = SERVED_API_VERSIONS,
     ) -> list[dict[str, Any]]:
         """The rendered objects of a chart, or HelmError with helm's message."""
         text = self.template_text(
-            chart, values, values_file=values_file, release=release, namespace=namespace
+            chart,
+            values,
+            values_file=values_file,
+            release=release,
+            namespace=namespace,
+            api_versions=api_versions,
         )
         return [doc for doc in yaml.safe_load_all(text) if doc]
 

@@ -108,7 +108,51 @@ def test_defaults_render_the_operator_its_crd_rbac_and_monitoring(
         "Service",
         "ServiceAccount",
         "ServiceMonitor",
+        *["ValidatingAdmissionPolicy"] * 6,
+        *["ValidatingAdmissionPolicyBinding"] * 6,
     ]
+
+
+def test_admission_policies_follow_the_api_server_and_the_value(helm: Helm) -> None:
+    """Rendered where the API server serves them (helm install asks it); an older cluster, or
+    `helm template` without --api-versions, gets none, and the value turns them off."""
+    served = helm.template(CHART)
+    older = helm.template(CHART, api_versions=())
+    off = helm.template(CHART, {"admissionPolicy": {"enabled": False}})
+    assert kinds(served).count("ValidatingAdmissionPolicy") == 6
+    for objects in (older, off):
+        assert not {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} & set(
+            kinds(objects)
+        )
+
+
+def test_admission_policies_concern_the_operator_and_its_drift_image(helm: Helm) -> None:
+    values = {
+        "serviceAccount": {"name": "mm"},
+        "driftJob": {"image": {"repository": "registry.example/drift", "tag": "9"}},
+        "kubePrometheusStack": {"dashboardLabel": {"dashboards": "grafana"}},
+    }
+    objects = helm.template(CHART, values, namespace="monitoring")
+    policies = {
+        o["metadata"]["name"]: o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"
+    }
+    for policy in policies.values():
+        (condition,) = policy["spec"]["matchConditions"]
+        assert condition["expression"] == (
+            'request.userInfo.username == "system:serviceaccount:monitoring:mm"'
+        )
+        assert policy["spec"]["failurePolicy"] == "Fail"
+    bindings = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert {b["spec"]["policyName"] for b in bindings} == set(policies)
+    assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings)
+    cronjobs = expressions(policies["monitoring-operator-cronjobs"])
+    assert 'c.image == "registry.example/drift:9"' in cronjobs
+    configmaps = expressions(policies["monitoring-operator-configmaps"])
+    assert 'object.metadata.?labels[?"dashboards"].orValue(\'\') == "grafana"' in configmaps
+
+
+def expressions(policy: dict[str, Any]) -> str:
+    return "\n".join(v["expression"] for v in policy["spec"]["validations"])
 
 
 def test_crd_copy_in_the_chart_is_identical_to_the_source() -> None:

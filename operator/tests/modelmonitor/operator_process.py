@@ -29,6 +29,7 @@ CHART = REPO / "charts" / "monitoring"
 CHILD_KINDS = ("serviceaccount", "role", "rolebinding", "cronjob", "prometheusrule", "configmap")
 SELECTOR = "app.kubernetes.io/managed-by=modelmonitor"
 RESYNC_SECONDS = 4
+DRIFT_IMAGE = "drift-job:test"
 
 
 def _free_port() -> int:
@@ -80,7 +81,7 @@ class OperatorProcess:
             "MODELMONITOR_METRICS_PORT": str(self.metrics_port),
             "MODELMONITOR_HEALTH_PORT": str(self.health_port),
             "MODELMONITOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
-            "MODELMONITOR_DRIFT_IMAGE": "drift-job:test",
+            "MODELMONITOR_DRIFT_IMAGE": DRIFT_IMAGE,
         }
         self.log = log
         self._log_file = log.open("w")
@@ -117,10 +118,17 @@ class OperatorProcess:
 
 
 def _chart_rbac(helm: Path, release: str, namespace: str) -> list[dict[str, Any]]:
+    """The chart's RBAC and its admission policies, for the drift image the operator runs with:
+    every test runs under both."""
+    repository, tag = DRIFT_IMAGE.split(":")
     rendered = subprocess.run(
         [
             str(helm), "template", release, str(CHART), "--namespace", namespace,
             "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml",
+            "--show-only", "templates/admissionpolicy.yaml",
+            "--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+            "--set", f"driftJob.image.repository={repository}",
+            "--set", f"driftJob.image.tag={tag}",
         ],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip

@@ -1,8 +1,9 @@
 """The operator against a real control plane (localkube), with the RBAC the chart grants.
 
 The operator runs as a process (`modelmonitor run`) authenticated as a ServiceAccount that holds
-exactly the chart's ClusterRoles (rendered with `helm template` from charts/monitoring), so a
-permission the operator lacks fails here as it would in a cluster.
+exactly the chart's ClusterRoles and is bound by the chart's admission policies (rendered with
+`helm template` from charts/monitoring), so a permission the operator lacks, or a child the
+policies would refuse, fails here as it would in a cluster.
 """
 
 from __future__ import annotations
