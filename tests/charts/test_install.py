@@ -173,14 +173,26 @@ def test_charts_install_upgrade_and_uninstall(
         assert not can_i(kube, operator_account, "create", "clusterroles")
 
         # With the operator's own token: it can grant the drift job's Role (it holds the same
-        # permissions, so no escalate verb is needed), and cannot read the database Secret.
+        # permissions, so no escalate verb is needed; the admission policies want it controlled
+        # by its monitor), and cannot read the database Secret.
         operator_config = kube.service_account_kubeconfig(
             namespace, f"{monitoring_release}-operator"
         )
+        owner = {
+            "apiVersion": "monitoring.mlops.dev/v1alpha1",
+            "kind": "ModelMonitor",
+            "name": "credit-score",
+            "uid": monitor["metadata"]["uid"],
+            "controller": True,
+        }
         drift_role = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": {"name": "credit-score-drift", "namespace": namespace},
+            "metadata": {
+                "name": "credit-score-drift",
+                "namespace": namespace,
+                "ownerReferences": [owner],
+            },
             "rules": [
                 {
                     "apiGroups": ["monitoring.mlops.dev"],
