@@ -11,6 +11,7 @@ DEBIAN_PACKAGES = {
     "initdb": "postgresql",
     "postgres": "postgresql",
     "pg_ctl": "postgresql",
+    "psql": "postgresql-client",
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-alertmanager": "prometheus-alertmanager",
