@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ def test_defaults_render_the_api_its_database_and_its_monitoring(
     defaults: list[dict[str, Any]],
 ) -> None:
     assert kinds(defaults) == [
+        "ConfigMap",
         "Deployment",
         "PodDisruptionBudget",
         "Secret",
@@ -191,21 +193,60 @@ def decode(secret: dict[str, Any], key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
-def test_bundled_postgresql_creates_the_secret_the_example_monitor_reads(
+HOST = "credit-api-postgresql.credit.svc:5432"
+
+
+def test_bundled_postgresql_creates_a_url_per_role_and_the_api_uses_the_writers(
     defaults: list[dict[str, Any]],
 ) -> None:
     secret = find(defaults, "Secret", "credit-api-db")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     password = decode(secret, "password")
     assert len(password) == 32
-    assert decode(secret, "dsn") == (
-        f"postgresql+psycopg://credit:{password}@credit-api-postgresql.credit.svc:5432/credit"
-    )
+    assert set(secret["data"]) == {
+        "username", "password", "database",
+        "owner-password", "writer-password", "reader-password",
+        "owner-dsn", "writer-dsn", "reader-dsn",
+    }  # fmt: skip
+    for role in ("owner", "writer", "reader"):
+        role_password = decode(secret, f"{role}-password")
+        # Derived from the superuser's: kept with it, distinct per role, not the same secret.
+        assert role_password == hashlib.sha256(f"{role}:{password}".encode()).hexdigest()
+        assert decode(secret, f"{role}-dsn") == (
+            f"postgresql+psycopg://credit_{role}:{role_password}@{HOST}/credit"
+        )
     env = env_of(api_container(defaults))
     assert env["CREDIT_API_DATABASE_URL"] == {
-        "secretKeyRef": {"name": "credit-api-db", "key": "dsn"}
+        "secretKeyRef": {"name": "credit-api-db", "key": "writer-dsn"}
     }
     assert env["CREDIT_API_PORT"] == "8000"
+
+
+def test_the_schema_is_migrated_by_its_owner_before_the_api_starts(
+    defaults: list[dict[str, Any]], helm: Helm
+) -> None:
+    pod = find(defaults, "Deployment")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["image"] == api_container(defaults)["image"]
+    assert [*init["command"], *init["args"]] == [
+        "prediction-store", "migrate", "--writer=credit_writer", "--reader=credit_reader",
+    ]  # fmt: skip
+    assert env_of(init) == {
+        "PREDICTION_STORE_URL": {"secretKeyRef": {"name": "credit-api-db", "key": "owner-dsn"}}
+    }
+    assert init["securityContext"] == api_container(defaults)["securityContext"]
+    # Off, or without a database Secret (SQLite): the API migrates at start, as before.
+    for values in (
+        {"database": {"migration": {"enabled": False}}},
+        {"postgresql": {"enabled": False}, "database": {"secretName": ""}},
+    ):
+        pod = find(helm.template(CHART, values), "Deployment")["spec"]["template"]["spec"]
+        assert "initContainers" not in pod
+
+
+def test_the_keys_of_the_three_urls_must_differ(helm: Helm) -> None:
+    with pytest.raises(HelmError, match="must differ"):
+        helm.template(CHART, {"database": {"secretKey": "owner-dsn"}})
 
 
 def test_a_given_postgresql_password_is_used_as_is(
@@ -216,8 +257,9 @@ def test_a_given_postgresql_password_is_used_as_is(
     objects = helm.template(CHART, {"postgresql": {"password": password}})
     secret = find(objects, "Secret", "credit-api-db")
     assert decode(secret, "password") == password
-    assert decode(secret, "dsn") == (
-        f"postgresql+psycopg://credit:{password}@credit-api-postgresql.credit.svc:5432/credit"
+    writer = hashlib.sha256(f"writer:{password}".encode()).hexdigest()
+    assert decode(secret, "writer-dsn") == (
+        f"postgresql+psycopg://credit_writer:{writer}@{HOST}/credit"
     )
     # Passing the stored password (Tilt does from its second run on) does not roll the pods.
     annotations = find(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
@@ -255,10 +297,21 @@ def test_bundled_postgresql_is_a_stateful_set_with_a_volume_claim(
         "/var/run/postgresql",
         "/tmp",
         "/run/secrets/postgresql",
+        "/docker-entrypoint-initdb.d",
     }
     volumes = statefulset["spec"]["template"]["spec"]["volumes"]
     password = next(v for v in volumes if v["name"] == "password")
     assert password["secret"]["secretName"] == "credit-api-db"
+    # The roles script's inputs: role names in the environment, passwords as files.
+    assert {i["path"] for i in password["secret"]["items"]} == {
+        "password", "owner-password", "writer-password", "reader-password",
+    }  # fmt: skip
+    assert (env["CREDIT_DB_OWNER"], env["CREDIT_DB_WRITER"], env["CREDIT_DB_READER"]) == (
+        "credit_owner", "credit_writer", "credit_reader",
+    )  # fmt: skip
+    initdb = next(v for v in volumes if v["name"] == "initdb")
+    script = find(defaults, "ConfigMap", initdb["configMap"]["name"])
+    assert set(script["data"]) == {"10-roles.sh"}
     assert find(defaults, "Service", "credit-api-postgresql")["spec"]["clusterIP"] == "None"
 
 

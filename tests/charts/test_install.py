@@ -131,7 +131,10 @@ def test_charts_install_upgrade_and_uninstall(
         monitor = get_json(kube, "-n", namespace, "modelmonitor", "credit-score")
         target = monitor["spec"]["target"]
         assert (target["service"], target["port"]) == ("credit-api", "http")
-        assert monitor["spec"]["store"]["secretRef"] == {"name": "credit-api-db", "key": "dsn"}
+        assert monitor["spec"]["store"]["secretRef"] == {
+            "name": "credit-api-db",
+            "key": "reader-dsn",
+        }
         core = client.CoreV1Api(kube.api_client)
         assert core.read_namespaced_service("credit-api", namespace).spec.ports[0].name == "http"
 
@@ -224,8 +227,13 @@ def test_charts_install_upgrade_and_uninstall(
                 "credit-api-db",
             )
 
-        # Upgrade: the generated password is kept (lookup), the new values apply.
+        # Upgrade: the generated password is kept (lookup), and with it every role's (derived
+        # from it); the new values apply.
         password = read_secret(core, namespace, "credit-api-db", "password")
+        urls = {
+            key: read_secret(core, namespace, "credit-api-db", key)
+            for key in ("owner-dsn", "writer-dsn", "reader-dsn")
+        }
         upgraded = run(
             helm_client.install_or_upgrade_release(
                 "credit-api", api_chart, {"replicaCount": 3}, namespace=namespace, wait=False
@@ -233,8 +241,9 @@ def test_charts_install_upgrade_and_uninstall(
         )
         assert upgraded.revision == 2
         assert read_secret(core, namespace, "credit-api-db", "password") == password
-        dsn = read_secret(core, namespace, "credit-api-db", "dsn")
-        assert f":{password}@credit-api-postgresql.{namespace}.svc:5432/" in dsn
+        for key, url in urls.items():
+            assert read_secret(core, namespace, "credit-api-db", key) == url
+        assert f"@credit-api-postgresql.{namespace}.svc:5432/" in urls["writer-dsn"]
         apps = client.AppsV1Api(kube.api_client)
         assert apps.read_namespaced_deployment("credit-api", namespace).spec.replicas == 3
 

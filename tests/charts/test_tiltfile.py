@@ -10,6 +10,7 @@ stage, resource dependency and object selector the Tiltfile mentions must exist.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -478,7 +479,8 @@ def test_the_database_password_already_in_the_cluster_is_kept(helm: Helm) -> Non
     stored = "q7ZxAfJ0cLrT2mW9bN4kHs8uYe1dVg6P"
     secret = database_secret(evaluate(helm, stored_db_password=stored))
     assert secret["password"] == stored
-    assert f"credit:{stored}@" in secret["dsn"]
+    writer = hashlib.sha256(f"writer:{stored}".encode()).hexdigest()
+    assert f"credit_writer:{writer}@" in secret["writer-dsn"]
 
 
 def test_a_stored_password_reaches_the_chart_unparsed_by_helm_set(helm: Helm) -> None:

@@ -322,7 +322,7 @@ def test_the_drift_job_says_why_it_could_not_judge(stack: Stack, kube: Kube) -> 
             "InsufficientData",
         ),
         "dead-store": (
-            {"store": {"secretRef": {"name": "dead-store", "key": "dsn"}}},
+            {"store": {"secretRef": {"name": "dead-store", "key": "reader-dsn"}}},
             4,
             "StoreUnavailable",
         ),

@@ -31,6 +31,11 @@ otherwise "<release>-<chart>".
 {{- printf "%s-postgresql" (include "credit-api.fullname" . | trunc 52 | trimSuffix "-") }}
 {{- end }}
 
+{{/* "-postgresql-initdb" is 18 characters: the base is cut to 45. */}}
+{{- define "credit-api.postgresql.initdbName" -}}
+{{- printf "%s-postgresql-initdb" (include "credit-api.fullname" . | trunc 45 | trimSuffix "-") }}
+{{- end }}
+
 {{/* Chart label value: "+" is not allowed in label values, and they too stop at 63. */}}
 {{- define "credit-api.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}

@@ -17,7 +17,7 @@ def test_example_parses_with_production_defaults() -> None:
     monitor = parse_monitor(load_manifest(EXAMPLE))
     assert monitor.namespace == "default"
     assert monitor.spec.target.port == "http"
-    assert monitor.spec.store.secret_ref.key == "dsn"
+    assert monitor.spec.store.secret_ref.key == "reader-dsn"
     assert monitor.spec.slo.window == "30d"
     assert monitor.spec.drift.reports is None
     assert monitor.spec.alerts.durations.api_down == "5m"

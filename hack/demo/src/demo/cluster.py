@@ -91,13 +91,20 @@ def uninstall_chart(kube: Kube, release: str, namespace: str) -> None:
     helm(kube, "uninstall", release, f"--namespace={namespace}", "--wait")
 
 
+# The keys of the chart's database Secret (charts/credit-api, database.*): the API's URL, the
+# drift jobs' (the example ModelMonitor reads it) and the migration's.
+STORE_SECRET_KEYS = ("writer-dsn", "reader-dsn", "owner-dsn")
+
+
 def create_store_secret(kube: Kube, namespace: str, name: str, dsn: str) -> None:
-    """The Secret the API's chart and the ModelMonitor name, holding the store's URL."""
+    """The Secret the API's chart and the ModelMonitor name, with the store's URL under each
+    of the chart's keys (locally one identity plays the three roles)."""
+    encoded = base64.b64encode(dsn.encode()).decode()
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
-        "data": {"dsn": base64.b64encode(dsn.encode()).decode()},
+        "data": dict.fromkeys(STORE_SECRET_KEYS, encoded),
     }
     kube.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(secret))
 
