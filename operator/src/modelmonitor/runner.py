@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from typing import Any
 
 import kopf
@@ -81,10 +80,6 @@ def run(settings: Settings) -> None:
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
             standalone=True,
-            # kopf's default identity asks the password database for the user's name, and the
-            # image's numeric user (the restricted standard's runAsUser) has no entry there:
-            # the pod's name says which operator it is instead.
-            identity=socket.gethostname(),
             liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
         )
     )
