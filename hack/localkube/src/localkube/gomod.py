@@ -5,11 +5,18 @@ The Kubernetes module cannot be required as is: its go.mod requires its staging 
 ``replace`` directives that only work inside its repository. The wrapper derives that list from
 the published go.mod and replaces each with the matching published release, so nothing is
 copied by hand and a version bump is one edit in ``versions.py``.
+
+Modules such as prometheus-operator and Prometheus pin some dependencies with ``replace`` and
+``exclude`` directives, which Go applies only in the main module: with ``carry_replaces`` the
+wrapper carries them over, read from the same published go.mod. A replace by a local path
+cannot be carried, except by a nested module of the upstream repository, which is published at
+the upstream's own version (prometheus-operator's ``pkg/apis/monitoring`` and ``pkg/client``).
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
 import subprocess
 import tempfile
@@ -47,8 +54,48 @@ def edit_arguments(spec: WrapperModule, upstream_go_mod: dict[str, Any]) -> list
     if spec.pin_staging:
         published = staging_version(spec.version)
         arguments += [f"-replace={m}={m}@{published}" for m in staging_modules(upstream_go_mod)]
+    if spec.carry_replaces:
+        arguments += [
+            f"-replace={old}={new}" for old, new in carried_replaces(spec, upstream_go_mod)
+        ]
+        arguments += [
+            f"-exclude={e['Path']}@{e['Version']}" for e in upstream_go_mod.get("Exclude") or []
+        ]
     arguments += [f"-tool={tool}" for tool in spec.tools]
     return arguments
+
+
+def carried_replaces(spec: WrapperModule, upstream_go_mod: dict[str, Any]) -> list[tuple[str, str]]:
+    """The upstream's replace directives as ``(old, new)`` arguments of `go mod edit -replace`.
+
+    A local replacement (a path, no version) of a nested module of the upstream repository
+    becomes that module's published release at the upstream's version; any other local
+    replacement exists only in the upstream's checkout and is refused with a LocalkubeError.
+    """
+    carried = []
+    for replace in upstream_go_mod.get("Replace") or []:
+        old, new = replace["Old"], replace["New"]
+        old_argument = f"{old['Path']}@{old['Version']}" if old.get("Version") else old["Path"]
+        if new.get("Version"):
+            carried.append((old_argument, f"{new['Path']}@{new['Version']}"))
+        elif old["Path"] == nested_module_path(spec.upstream, new["Path"]):
+            carried.append((old_argument, f"{old['Path']}@{spec.version}"))
+        else:
+            raise LocalkubeError(
+                f"{spec.upstream}@{spec.version}'s go.mod replaces {old['Path']} with the local "
+                f"path {new['Path']}, which exists only in its own checkout: a wrapper module "
+                "cannot carry that replace (only a nested module of the same repository, "
+                f"published at {spec.version}, can stand in for one)"
+            )
+    return carried
+
+
+def nested_module_path(upstream: str, local_path: str) -> str | None:
+    """``./pkg/client`` of ``github.com/x/y`` -> ``github.com/x/y/pkg/client``; None outside it."""
+    relative = posixpath.normpath(local_path)
+    if relative.startswith(("..", "/")) or relative == ".":
+        return None
+    return f"{upstream}/{relative}"
 
 
 def generate(spec: WrapperModule, destination: Path) -> None:

@@ -9,9 +9,19 @@ ETCD_VERSION = "v3.6.16"
 # The helm release whose client-go has the same minor as KUBERNETES_VERSION, so the Kubernetes
 # version helm assumes (its Capabilities.KubeVersion) is the one the control plane runs.
 HELM_VERSION = "v3.21.4"
-PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
 # The cluster DNS of the local node (a Deployment in kube-system, as kubeadm and kind run it).
 COREDNS_VERSION = "v1.15.0"
+
+# kube-prometheus-stack, as the local node runs it: the versions below are the images its
+# chart names by default, built from their Go modules (a chart bump that changes one of them
+# fails tests/cluster/test_kps_images.py until they match again). The operator's version is
+# also that of the CRDs every cluster the fixtures set up gets (crds.py).
+KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
+PROMETHEUS_OPERATOR_VERSION = "v0.93.1"
+# Prometheus 3.x is published as the Go module version v0.3xx.y: v0.314.0 is Prometheus 3.14.0.
+PROMETHEUS_VERSION = "v0.314.0"
+ALERTMANAGER_VERSION = "v0.34.0"
+KUBE_STATE_METRICS_VERSION = "v2.20.0"
 
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 
@@ -23,6 +33,11 @@ class WrapperModule:
     ``pin_staging`` replaces every ``v0.0.0`` requirement of the upstream go.mod (Kubernetes'
     staging modules, resolved by a relative ``replace`` upstream) with the published
     ``v0.<minor>.<patch>`` release that matches the upstream version.
+
+    ``carry_replaces`` copies the upstream go.mod's ``replace`` and ``exclude`` directives into
+    the wrapper: Go applies them only in the main module, so without this the wrapper would
+    build the upstream against other dependency versions than its own release does (and
+    ``go install pkg@version`` refuses a module that has them).
     """
 
     directory: str
@@ -30,6 +45,7 @@ class WrapperModule:
     version: str
     tools: tuple[str, ...]
     pin_staging: bool = False
+    carry_replaces: bool = False
 
     @property
     def module_path(self) -> str:
@@ -70,7 +86,48 @@ COREDNS = WrapperModule(
     tools=("github.com/coredns/coredns",),
 )
 
-WRAPPER_MODULES: tuple[WrapperModule, ...] = (KUBERNETES, ETCD, HELM, COREDNS)
+PROMETHEUS_OPERATOR = WrapperModule(
+    directory="prometheus-operator",
+    upstream=PROMETHEUS_OPERATOR_MODULE,
+    version=PROMETHEUS_OPERATOR_VERSION,
+    tools=(
+        f"{PROMETHEUS_OPERATOR_MODULE}/cmd/operator",
+        f"{PROMETHEUS_OPERATOR_MODULE}/cmd/prometheus-config-reloader",
+    ),
+    carry_replaces=True,
+)
+PROMETHEUS = WrapperModule(
+    directory="prometheus",
+    upstream="github.com/prometheus/prometheus",
+    version=PROMETHEUS_VERSION,
+    tools=("github.com/prometheus/prometheus/cmd/prometheus",),
+    carry_replaces=True,
+)
+ALERTMANAGER = WrapperModule(
+    directory="alertmanager",
+    upstream="github.com/prometheus/alertmanager",
+    version=ALERTMANAGER_VERSION,
+    tools=("github.com/prometheus/alertmanager/cmd/alertmanager",),
+    carry_replaces=True,
+)
+KUBE_STATE_METRICS = WrapperModule(
+    directory="kube-state-metrics",
+    upstream="k8s.io/kube-state-metrics/v2",
+    version=KUBE_STATE_METRICS_VERSION,
+    tools=("k8s.io/kube-state-metrics/v2",),
+    carry_replaces=True,
+)
+
+WRAPPER_MODULES: tuple[WrapperModule, ...] = (
+    KUBERNETES,
+    ETCD,
+    HELM,
+    COREDNS,
+    PROMETHEUS_OPERATOR,
+    PROMETHEUS,
+    ALERTMANAGER,
+    KUBE_STATE_METRICS,
+)
 
 
 def staging_version(kubernetes_version: str) -> str:
@@ -79,3 +136,12 @@ def staging_version(kubernetes_version: str) -> str:
     if major != "1" or not rest:
         raise ValueError(f"not a Kubernetes 1.x version: {kubernetes_version!r}")
     return f"v0.{rest}"
+
+
+def prometheus_release(module_version: str) -> str:
+    """``v0.314.0`` -> ``3.14.0``: Prometheus 3 publishes its Go module as v0.<3 * 100 + minor>."""
+    major, minor_code, patch = module_version.removeprefix("v").split(".")
+    code = int(minor_code)
+    if major != "0" or code < 300:
+        raise ValueError(f"not a Prometheus 3.x module version: {module_version!r}")
+    return f"{code // 100}.{code % 100}.{patch}"
