@@ -26,10 +26,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from localkube import standins
 from localkube.errors import BuildError
 from localkube.gotool import go_command, go_directive, go_env, go_proxy
 from localkube.paths import binary_dir, go_modules_dir
-from localkube.versions import COREDNS, ETCD, HELM, KUBERNETES, WrapperModule
+from localkube.versions import (
+    ALERTMANAGER,
+    COREDNS,
+    ETCD,
+    HELM,
+    KUBE_STATE_METRICS,
+    KUBERNETES,
+    PROMETHEUS,
+    PROMETHEUS_OPERATOR,
+    WrapperModule,
+    prometheus_release,
+)
 
 HEARTBEAT_SECONDS = 30.0
 FAILURE_TAIL_LINES = 25
@@ -53,7 +65,14 @@ COLD_BUILD_ESTIMATE = {
     "etcd": "1-3 minutes",
     "helm": "2-5 minutes",
     "coredns": "2-5 minutes",
+    "prometheus-operator": "5-10 minutes",
+    "prometheus": "3-8 minutes",
+    "alertmanager": "2-5 minutes",
+    "kube-state-metrics": "2-5 minutes",
 }
+# Who built a Prometheus-family binary (`--version` says "build user"): not the upstream's CI.
+BUILD_USER = "localkube"
+PROMETHEUS_VERSION_PACKAGE = "github.com/prometheus/common/version"
 
 
 @dataclass(frozen=True)
@@ -76,12 +95,30 @@ KUBE_PROXY = Binary("kube-proxy", KUBERNETES, "k8s.io/kubernetes/cmd/kube-proxy"
 ETCD_SERVER = Binary("etcd", ETCD, "go.etcd.io/etcd/server/v3")
 HELM_CLI = Binary("helm", HELM, "helm.sh/helm/v3/cmd/helm")
 COREDNS_SERVER = Binary("coredns", COREDNS, "github.com/coredns/coredns")
+PROMETHEUS_OPERATOR_BINARY = Binary("operator", PROMETHEUS_OPERATOR, PROMETHEUS_OPERATOR.tools[0])
+PROMETHEUS_CONFIG_RELOADER = Binary(
+    "prometheus-config-reloader", PROMETHEUS_OPERATOR, PROMETHEUS_OPERATOR.tools[1]
+)
+PROMETHEUS_SERVER = Binary("prometheus", PROMETHEUS, PROMETHEUS.tools[0])
+ALERTMANAGER_SERVER = Binary("alertmanager", ALERTMANAGER, ALERTMANAGER.tools[0])
+KUBE_STATE_METRICS_BINARY = Binary(
+    "kube-state-metrics", KUBE_STATE_METRICS, "k8s.io/kube-state-metrics/v2"
+)
 
 CONTROL_PLANE = (ETCD_SERVER, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBECTL)
 # What a node adds: the scheduler (so Deployments schedule), the kubelet, kube-proxy and the
 # cluster DNS (run in a pod, from an image made of this binary).
 NODE = (KUBE_SCHEDULER, KUBELET, KUBE_PROXY, COREDNS_SERVER)
 ALL_BINARIES = (*CONTROL_PLANE, *NODE, HELM_CLI)
+# What kube-prometheus-stack runs on the node (images of their own, see kps.py); not part of
+# ALL_BINARIES: a cluster does not need them, and they take as long to build again.
+KUBE_PROMETHEUS_STACK = (
+    PROMETHEUS_OPERATOR_BINARY,
+    PROMETHEUS_CONFIG_RELOADER,
+    PROMETHEUS_SERVER,
+    ALERTMANAGER_SERVER,
+    KUBE_STATE_METRICS_BINARY,
+)
 
 
 def report_to_stderr(message: str) -> None:
@@ -150,11 +187,32 @@ def _is_current(binary: Binary, stamp: dict[str, str]) -> bool:
 
 def _stamp(module: WrapperModule) -> dict[str, str]:
     """What a cached binary was built from: a change of any of these means a rebuild."""
-    return {
+    stamp = {
         "version": module.version,
         "wrapper_module_sha256": wrapper_digest(module),
         "ldflags": " ".join(ldflags(module)),
     }
+    # Only where they apply, so the binaries cached before these existed stay current.
+    if build_tags(module):
+        stamp["tags"] = ",".join(build_tags(module))
+    standin = standins.digest(module)
+    if standin:
+        stamp["standins_sha256"] = standin
+    return stamp
+
+
+def build_tags(module: WrapperModule) -> tuple[str, ...]:
+    """Go build tags: Prometheus with the Kubernetes service discovery only.
+
+    Prometheus registers each service discovery mechanism in a file of its own under
+    plugins/ (``//go:build !remove_all_sd || enable_<name>_sd``); file and HTTP discovery are
+    always in. The operator writes only ``kubernetes_sd_configs``; the others bring in the
+    cloud providers' SDKs, a large part of the build. No ``builtinassets``: the web UI is
+    not built (npm), the API is all the tests use; see README "kube-prometheus-stack's images".
+    """
+    if module is PROMETHEUS:
+        return ("remove_all_sd", "enable_kubernetes_sd")
+    return ()
 
 
 def ldflags(module: WrapperModule) -> list[str]:
@@ -175,6 +233,18 @@ def ldflags(module: WrapperModule) -> list[str]:
     elif module is COREDNS:
         # CoreDNS' Makefile stamps the commit only; its version is a constant in the source.
         pass
+    elif module is PROMETHEUS_OPERATOR:
+        # The operator's default config-reloader image is ...:v<version.Version>.
+        flags += prometheus_version_flags(module.version.removeprefix("v"))
+    elif module is PROMETHEUS:
+        flags += prometheus_version_flags(prometheus_release(module.version))
+    elif module is ALERTMANAGER:
+        flags += prometheus_version_flags(module.version.removeprefix("v"))
+    elif module is KUBE_STATE_METRICS:
+        # Its Makefile keeps the v, and names the client-go it was built with in a metric.
+        flags += prometheus_version_flags(module.version)
+        client_go = required_version(module, "k8s.io/client-go")
+        flags.append(f"-X {module.upstream}/pkg/app.ClientGoVersion={client_go}")
     elif module is HELM:
         # helm's Makefile: the Kubernetes version helm assumes is that of its client-go.
         _, minor, _ = required_version(module, "k8s.io/client-go").removeprefix("v").split(".", 2)
@@ -183,6 +253,18 @@ def ldflags(module: WrapperModule) -> list[str]:
         for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
             flags += [f"-X {package}.k8sVersionMajor=1", f"-X {package}.k8sVersionMinor={minor}"]
     return flags
+
+
+def prometheus_version_flags(version: str) -> list[str]:
+    """What promu and the Prometheus-family Makefiles stamp, less the build date and revision.
+
+    A date would change the stamp on every call (a rebuild each time); the Go module carries no
+    git revision, so `--version` says ``revision: unknown``.
+    """
+    return [
+        f"-X {PROMETHEUS_VERSION_PACKAGE}.Version={version}",
+        f"-X {PROMETHEUS_VERSION_PACKAGE}.BuildUser={BUILD_USER}",
+    ]
 
 
 def required_version(module: WrapperModule, dependency: str) -> str:
@@ -206,19 +288,23 @@ def _build(
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="localkube-build-", dir=target.parent) as scratch:
+        cwd = go_modules_dir() / module.directory
+        flags = standins.go_flags(module, cwd, Path(scratch) / "standins", report)
+        if build_tags(module):
+            flags.append(f"-tags={','.join(build_tags(module))}")
         command = [
             go_command(),
             "build",
             "-v",
             "-trimpath",
+            *flags,
             f"-ldflags={stamp['ldflags']}",
             "-o",
             f"{scratch}/",
             *(b.package for b in binaries),
         ]
         packages = [b.package for b in binaries]
-        cwd = go_modules_dir() / module.directory
-        _run_with_heartbeat(command, cwd, packages, names, report)
+        _run_with_heartbeat(command, cwd, packages, names, report, flags=flags)
         target.mkdir(parents=True, exist_ok=True)
         for binary in binaries:
             built = Path(scratch) / go_build_output_name(binary.package)
@@ -238,12 +324,18 @@ def go_build_output_name(package: str) -> str:
 
 
 def _run_with_heartbeat(
-    command: list[str], cwd: Path, packages: list[str], what: str, report: Reporter
+    command: list[str],
+    cwd: Path,
+    packages: list[str],
+    what: str,
+    report: Reporter,
+    *,
+    flags: list[str],
 ) -> None:
     """Run go build -v, printing every HEARTBEAT_SECONDS how many packages it has compiled."""
     # `go list -deps` downloads every missing module first: minutes without output when cold.
     report(f"resolving and downloading the Go modules of {what} (minutes if none are cached)")
-    total = _count_dependencies(cwd, packages)
+    total = _count_dependencies(cwd, flags, packages)
     of_total = f" of at most {total}" if total else ""
     tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
     compiled = 0
@@ -296,12 +388,12 @@ def explain_go_failure(output: list[str], module_dir: Path) -> str:
     return "go said:\n" + "\n".join(output)
 
 
-def _count_dependencies(cwd: Path, packages: list[str]) -> int | None:
+def _count_dependencies(cwd: Path, flags: list[str], packages: list[str]) -> int | None:
     """How many packages (standard library included) the build may compile: the progress total.
 
     None when go cannot list them (the build itself then reports why).
     """
-    command = [go_command(), "list", "-deps", *packages]
+    command = [go_command(), "list", "-deps", *flags, *packages]
     with _go_process(command, cwd, stderr=subprocess.DEVNULL) as process:
         listed, _ = process.communicate()
     return len(listed.split()) if process.returncode == 0 else None
