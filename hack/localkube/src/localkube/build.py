@@ -207,8 +207,8 @@ def build_tags(module: WrapperModule) -> tuple[str, ...]:
     Prometheus registers each service discovery mechanism in a file of its own under
     plugins/ (``//go:build !remove_all_sd || enable_<name>_sd``); file and HTTP discovery are
     always in. The operator writes only ``kubernetes_sd_configs``; the others bring in the
-    cloud providers' SDKs, a large part of the build. No ``builtinassets``: the web UI is
-    not built (npm), the API is all the tests use; see README "kube-prometheus-stack's images".
+    cloud providers' SDKs (1,534 packages to compile instead of 1,251 for v3.14). No
+    ``builtinassets``: the web UI is not built (npm); the API is all the tests use.
     """
     if module is PROMETHEUS:
         return ("remove_all_sd", "enable_kubernetes_sd")

@@ -6,6 +6,7 @@ localkube down      stop it, from any shell, put the host back, remove its admin
 localkube status    is it running, where
 localkube build     build (or reuse) every pinned binary: control plane, kubectl, helm
 localkube paths     the cached binaries' paths (building the missing ones)
+localkube images    build (or reuse) the node's images: pause, CoreDNS, kube-prometheus-stack's
 localkube crds      the prometheus-operator CRD files
 localkube generate-go-modules   rewrite hack/k8s/*/go.mod and go.sum from versions.py
 """
@@ -21,11 +22,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from localkube.build import ALL_BINARIES, ensure_binaries
+from localkube.build import ALL_BINARIES, ensure_binaries, report_to_stderr
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.crds import prometheus_operator_crd_paths
 from localkube.errors import LocalkubeError
 from localkube.gomod import generate_all
+from localkube.images import coredns_image, pause_image
+from localkube.kps import kube_prometheus_stack_images
 from localkube.kube import kube_for
 from localkube.paths import state_dir
 from localkube.state import ClusterState
@@ -57,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("status", help="whether the control plane runs, and where")
     commands.add_parser("build", help="build or reuse every pinned binary")
     commands.add_parser("paths", help="print the cached binaries' paths as JSON")
+    commands.add_parser(
+        "images",
+        help="build or reuse the node's images; print each reference and its archive (JSON)",
+    )
     commands.add_parser("crds", help="print the prometheus-operator CRD files")
     commands.add_parser("generate-go-modules", help="regenerate hack/k8s/*/go.mod and go.sum")
     arguments = parser.parse_args(argv)
@@ -132,6 +139,16 @@ def paths(_: Path) -> int:
     return 0
 
 
+def images(_: Path) -> int:
+    built = [
+        pause_image(report_to_stderr),
+        coredns_image(report_to_stderr),
+        *kube_prometheus_stack_images(report_to_stderr),
+    ]
+    print(json.dumps({image.reference: str(image.archive) for image in built}, indent=2))
+    return 0
+
+
 def crds(_: Path) -> int:
     for path in prometheus_operator_crd_paths():
         print(path)
@@ -149,6 +166,7 @@ _COMMANDS = {
     "status": status,
     "build": build,
     "paths": paths,
+    "images": images,
     "crds": crds,
     "generate-go-modules": generate_go_modules,
 }

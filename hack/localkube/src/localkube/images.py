@@ -24,8 +24,10 @@ from localkube.gotool import go_command, go_env
 from localkube.paths import cache_root
 from localkube.versions import COREDNS_VERSION, KUBERNETES
 
-# Nobody's user and group, as the upstream images run them.
+# The users the upstream images run as: distroless' nonroot, and busybox' (and distroless')
+# nobody. A scratch image has no /etc/passwd, so the group is spelled out too.
 NONROOT = "65532:65532"
+NOBODY = "65534:65534"
 PAUSE_USER = "65535:65535"
 
 
@@ -48,6 +50,7 @@ class ScratchImage:
     command: Sequence[str] = ()
     ports: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = ""
 
     def digest(self) -> str:
         """Of the files' contents and the config: what decides whether to build again."""
@@ -61,6 +64,8 @@ class ScratchImage:
             "ports": list(self.ports),
             "labels": dict(sorted(self.labels.items())),
         }
+        if self.workdir:  # only when set: the digests of the images without one stay as they were
+            config["workdir"] = self.workdir
         hasher.update(json.dumps(config, sort_keys=True).encode())
         for destination in sorted(self.files):
             hasher.update(self.files[destination].read_bytes())
@@ -98,6 +103,7 @@ def ensure_scratch_image(image: ScratchImage, report: Reporter) -> ImageArchive:
             f"--cmd={json.dumps(list(image.command))}" if image.command else "--cmd=",
         ]
         config += [f"--port={port}" for port in image.ports]
+        config += [f"--workingdir={image.workdir}"] if image.workdir else []
         config += [f"--label={key}={value}" for key, value in sorted(image.labels.items())]
         _buildah(buildah, "config", *config, container)
         partial = archive.with_suffix(".partial")
