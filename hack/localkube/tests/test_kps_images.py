@@ -3,6 +3,7 @@ module of the version its tag names, with the upstream image's entrypoint and us
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -103,7 +104,8 @@ def built_images(request: pytest.FixtureRequest) -> dict[str, ImageArchive]:
     """reference -> archive, building what is missing with progress on the terminal."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
     started = time.monotonic()
-    with capture.global_and_fixture_disabled():
+    live = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+    with live:
         try:
             archives = kube_prometheus_stack_images()
         except MissingToolError as error:
