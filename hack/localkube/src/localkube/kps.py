@@ -8,7 +8,7 @@ working folders and ports are those of the upstream Dockerfiles of the variant t
 (Prometheus' ``-distroless`` one).
 
 ``INSTALL_VALUES`` turns off what needs an image not built here; a chart bump that names
-another image fails ``tests/cluster/test_kps_images.py`` until versions.py follows it.
+another image fails ``hack/localkube/tests/test_kps_images.py`` until versions.py follows it.
 """
 
 from __future__ import annotations
