@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from credit_api.bundle import ModelBundle, save_bundle
@@ -22,11 +23,19 @@ def test_ready_with_model_and_store(client: TestClient) -> None:
     assert body == {"status": "ready", "model_loaded": True, "store": "ok", "detail": None}
 
 
-def test_a_dead_store_degrades_but_stays_ready(make_client: Callable[..., TestClient]) -> None:
+def test_a_dead_store_degrades_but_stays_ready(
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
     client = make_client(
-        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        database_url=f"postgresql://nobody@127.0.0.1:{port}/none",
         log_shutdown_timeout_seconds=0.1,
     )
+    writer = client.app.state.runtime.writer  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while writer.last_error is None:
+        assert time.monotonic() < deadline, "the writer never tried the store"
+        time.sleep(0.02)
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
@@ -35,6 +44,11 @@ def test_a_dead_store_degrades_but_stays_ready(make_client: Callable[..., TestCl
         True,
         "unavailable",
     )
+    # The driver's error names the server and the user: the log gets it, callers do not.
+    assert body["detail"] == "prediction store unavailable (the service log has the error)"
+    assert str(port) in caplog.text
+    assert str(port) not in response.text
+    assert "nobody" not in response.text
 
 
 def test_without_a_store_it_is_ready(make_client: Callable[..., TestClient]) -> None:

@@ -9,6 +9,8 @@ from credit_api.schemas import Liveness, Readiness
 
 router = APIRouter(tags=["health"])
 
+STORE_UNAVAILABLE = "prediction store unavailable (the service log has the error)"
+
 
 @router.get("/healthz", summary="Liveness: the process is serving requests")
 async def healthz() -> Liveness:
@@ -26,6 +28,9 @@ async def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
     Predictions keep working while the store is down (records queue, then are counted as
     dropped), so taking the pod out of the Service would turn a logging outage into an
     API outage; the outage shows here, in metrics and in alerts instead.
+
+    Anyone who reaches the port may read this: the store's error (which names its host, port
+    and user) goes to the service log, not into the answer.
     """
     writer = runtime.writer
     if runtime.engine is None:
@@ -39,10 +44,10 @@ async def readyz(runtime: RuntimeDep, response: Response) -> Readiness:
         return Readiness(
             status="not_ready", model_loaded=False, store=store, detail=runtime.model_error
         )
-    detail = writer.last_error if writer is not None and store == "unavailable" else None
+    degraded = store == "unavailable"
     return Readiness(
-        status="degraded" if store == "unavailable" else "ready",
+        status="degraded" if degraded else "ready",
         model_loaded=True,
         store=store,
-        detail=detail,
+        detail=STORE_UNAVAILABLE if degraded else None,
     )
