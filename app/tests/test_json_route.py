@@ -1,4 +1,5 @@
-"""ValidatedJSONRoute answers exactly as FastAPI's own handler does, only faster."""
+"""ValidatedJSONRoute answers exactly as FastAPI's own handler does, only faster; large bodies
+pass the gate first (GatedJSONRoute)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from credit_api.body_gate import BodyGate
 from credit_api.errors import install_error_handlers
 from credit_api.metrics import Metrics
-from credit_api.routes.json_route import ValidatedJSONRoute
+from credit_api.routes.json_route import (
+    DIRECT_VALIDATION_MAX_BYTES,
+    GatedJSONRoute,
+    ValidatedJSONRoute,
+)
 from credit_api.schemas import EXAMPLE_APPLICATION, CreditApplication
 
 
@@ -33,6 +39,9 @@ def both_routes() -> TestClient:
     app.add_api_route("/stock", echo, methods=["POST"], status_code=201)
     app.router.add_api_route(
         "/lean", echo, methods=["POST"], status_code=201, route_class_override=ValidatedJSONRoute
+    )
+    app.router.add_api_route(
+        "/gated", echo, methods=["POST"], status_code=201, route_class_override=GatedJSONRoute
     )
     return TestClient(app)
 
@@ -94,9 +103,59 @@ def test_the_valid_case_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> 
         parsed.append(data)
         return validate(data, **kwargs)
 
+    def no_gate(_gate: BodyGate, _body: bytes) -> None:
+        raise AssertionError("a small body went through the gate")
+
     monkeypatch.setattr(CreditApplication, "model_validate_json", spy)
+    monkeypatch.setattr(BodyGate, "check", no_gate)
     assert client.post("/lean", content=with_(), headers={"content-type": JSON}).status_code == 201
     assert parsed == [with_()]
+
+
+def padded(body: bytes) -> bytes:
+    """The same JSON document, made larger than DIRECT_VALIDATION_MAX_BYTES with spaces."""
+    return body[:-1] + b" " * DIRECT_VALIDATION_MAX_BYTES + b"}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        with_(),
+        with_(purpose="vacation"),
+        with_(age_in_years=200, credit_amount="4500"),
+        with_(duration_in_month=True, housing="castle"),
+    ],
+)
+@pytest.mark.parametrize("content_type", [JSON, "application/vnd.example+json"])
+def test_large_bodies_that_pass_the_gate_answer_as_fastapi_does(
+    body: bytes, content_type: str
+) -> None:
+    client = both_routes()
+    headers = {"content-type": content_type}
+    stock = client.post("/stock", content=padded(body), headers=headers)
+    lean = client.post("/lean", content=padded(body), headers=headers)
+    assert lean.status_code == stock.status_code
+    expected = stock.json()
+    if stock.status_code == 201:
+        expected["path"] = "/lean"
+    assert lean.json() == expected
+
+
+def test_large_bodies_the_gate_stops_get_a_422_naming_the_field() -> None:
+    client = both_routes()
+    body = padded(with_(nickname="bob"))
+    for route in ("/lean", "/gated"):
+        response = client.post(route, content=body, headers={"content-type": JSON})
+        assert response.status_code == 422
+        assert response.json() == {
+            "detail": [
+                {
+                    "loc": ["body", "nickname"],
+                    "msg": "Extra inputs are not permitted",
+                    "type": "extra_forbidden",
+                }
+            ]
+        }
 
 
 def test_endpoints_with_dependencies_are_refused() -> None:

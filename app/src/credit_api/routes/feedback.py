@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from credit_api.deps import MetricsDep, SettingsDep, StoreEngineDep, WriterDep
 from credit_api.feedback import record_feedback
+from credit_api.routes.json_route import GatedJSONRoute
 from credit_api.schemas import (
     BODY_ERROR_RESPONSES,
     ErrorResponse,
@@ -19,6 +20,7 @@ from credit_api.schemas import (
 router = APIRouter(
     prefix="/api/v1",
     tags=["feedback"],
+    route_class=GatedJSONRoute,
     responses={
         **BODY_ERROR_RESPONSES,
         404: {"model": ErrorResponse, "description": "No prediction has this request id."},
