@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from credit_api.runtime import Runtime
 from credit_api.schemas import EXAMPLE_APPLICATION
 from credit_api.training import train
 from localservers.ports import free_port
+
+from .api_process import ApiProcess, start_api
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +144,28 @@ def module_server(
     live = start_live_server(settings)
     yield live
     live.stop()
+
+
+@pytest.fixture
+def make_api(model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
+    """Start `credit-api serve` in a process of its own, with settings overrides (by field
+    name, as for Settings); each start logs to its own file; all are killed at test end."""
+    started: list[ApiProcess] = []
+
+    def start(**overrides: Any) -> ApiProcess:
+        settings: dict[str, Any] = {
+            "model_dir": model_dir,
+            "train_if_missing": False,
+            "database_url": f"sqlite:///{tmp_path / 'predictions.db'}",
+            "log_flush_interval_seconds": 0.05,
+            **overrides,
+        }
+        env = {**os.environ}
+        env.update({f"CREDIT_API_{name.upper()}": str(value) for name, value in settings.items()})
+        api = start_api(env, tmp_path / f"api-{len(started)}.log")
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.kill()
