@@ -90,23 +90,29 @@ def writer_connection(engine: sa.Engine, statement_timeout: float | None = None)
     `statement_timeout` (seconds) bounds each of its statements on PostgreSQL, for the
     session: an insert waiting on a lock (a long migration, VACUUM FULL, an open transaction
     holding the table) then fails as a connection error does, and is retried and reported,
-    instead of holding the writer with the store still reported up. SQLite's busy timeout
-    does the same there. The setting stays with the session: close such a connection with
-    `invalidate()`, so it never goes back to the pool that other callers share.
+    instead of holding the writer with the store still reported up. On SQLite it is the
+    connection's busy timeout, how long an insert waits for another writer's lock. The
+    setting stays with the session: close such a connection with `invalidate()`, so it never
+    goes back to the pool that other callers share.
     """
     connection = engine.connect()
-    if engine.dialect.name != "postgresql":
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    if statement_timeout is None or engine.dialect.name not in ("postgresql", "sqlite"):
         return connection
-    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-    if statement_timeout is not None:
-        milliseconds = max(1, round(statement_timeout * 1000))
-        try:
-            with connection.begin():  # no BEGIN is sent in autocommit
-                connection.exec_driver_sql(f"SET statement_timeout = {milliseconds}")
-        except Exception:
-            connection.invalidate()
-            connection.close()
-            raise
+    milliseconds = max(1, round(statement_timeout * 1000))
+    setting = (
+        f"SET statement_timeout = {milliseconds}"
+        if engine.dialect.name == "postgresql"
+        else f"PRAGMA busy_timeout = {milliseconds}"
+    )
+    try:
+        with connection.begin():  # no BEGIN is sent in autocommit
+            connection.exec_driver_sql(setting)
+    except Exception:
+        connection.invalidate()
+        connection.close()
+        raise
     return connection
 
 

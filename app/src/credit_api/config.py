@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,4 +57,14 @@ class Settings(BaseSettings):
         " and the store reported down",
     )
     log_shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
+    log_spool_dir: Path | None = Field(
+        default=None,
+        description="A local directory where the prediction log keeps batches while the store"
+        " is down, and across restarts (credit_api.spool); unset: they wait in memory",
+    )
+    log_spool_max_bytes: ByteSize = Field(
+        default=ByteSize(256 * 1024 * 1024),
+        description="The spool's size cap (e.g. 268435456 or 256MiB); batches past it are"
+        " dropped and counted",
+    )
     feedback_flush_timeout_seconds: float = Field(default=2.0, ge=0)

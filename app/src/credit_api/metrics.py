@@ -31,7 +31,9 @@ REQUEST_DURATION_BUCKETS = (
 )  # fmt: skip
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
-DROP_REASONS = ("queue_full", "rejected", "shutdown")
+# Why the prediction log gave records up (docs/contracts.md); with a spool, the counts carry
+# on from the spool's header across restarts of the pod's container.
+DROP_REASONS = ("queue_full", "rejected", "shutdown", "spool_full", "spool_corrupt")
 LOAD_RESULTS = ("success", "failure")
 ERROR_KINDS = ("validation", "body_too_large", "unhandled", "store")
 # The one label for requests that match no route, so scanners cannot mint new series.
@@ -98,7 +100,8 @@ class Metrics:
         )
         self.log_dropped = Counter(
             "credit_api_prediction_log_dropped",
-            "Prediction records given up on, by reason (queue_full, rejected, shutdown).",
+            "Prediction records given up on, by reason (queue_full, rejected, shutdown,"
+            " spool_full, spool_corrupt); with a spool, counted since the spool's first process.",
             ["reason"],
             registry=r,
         )
@@ -115,6 +118,17 @@ class Metrics:
             registry=None,
         )
         self._store_tracked = False
+        # Exposed once the prediction log opens a spool (track_spool).
+        self.spool_bytes = Gauge(
+            "credit_api_prediction_log_spool_bytes",
+            "Bytes of the prediction log's spool files this process holds on disk.",
+            registry=None,
+        )
+        self.spool_records = Gauge(
+            "credit_api_prediction_log_spool_records",
+            "Prediction records in the spool, waiting for the store.",
+            registry=None,
+        )
         self._request_cells: dict[tuple[str, str, int], tuple[CounterCell, HistogramCell]] = {}
         # Series that alerts take rate() of exist from the start, at zero.
         for reason in DROP_REASONS:
@@ -133,6 +147,13 @@ class Metrics:
         if not self._store_tracked:
             self.registry.register(self.store_up)
             self._store_tracked = True
+
+    def track_spool(self, size: Callable[[], float], records: Callable[[], float]) -> None:
+        """Expose the spool's size and backlog, read at each scrape."""
+        self.spool_bytes.set_function(size)
+        self.spool_records.set_function(records)
+        self.registry.register(self.spool_bytes)
+        self.registry.register(self.spool_records)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         # The label sets are bounded (routes x methods x statuses): one lookup per request.

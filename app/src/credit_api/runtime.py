@@ -17,7 +17,7 @@ from credit_api.bundle import BundleError
 from credit_api.config import Settings
 from credit_api.metrics import Metrics
 from credit_api.model_loading import LoadedModel, load_model
-from credit_api.prediction_log import PredictionLogWriter
+from credit_api.prediction_log import PredictionLogWriter, SpoolSettings
 from credit_api.service import Predictor
 from prediction_store import create_store_engine, register_model, upgrade
 
@@ -104,6 +104,9 @@ class Runtime:
             flush_interval=s.log_flush_interval_seconds,
             retry_max=s.log_retry_max_seconds,
             statement_timeout=s.log_statement_timeout_seconds,
+            spool=SpoolSettings(s.log_spool_dir, int(s.log_spool_max_bytes))
+            if s.log_spool_dir is not None
+            else None,
         )
         writer.start()
         return writer

@@ -69,6 +69,16 @@ async def post_feedback(
             f"the prediction store is unavailable ({type(error).__name__})",
             headers={"Retry-After": "5"},
         ) from error
+    if recorded_at is None and writer is not None and writer.spool_backlog:
+        # The prediction may wait in the spool (the store was down): not known yet is not
+        # unknown.
+        metrics.errors.labels("store").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the prediction is not stored yet (records from a store outage are being written);"
+            " retry later",
+            headers={"Retry-After": "5"},
+        )
     if recorded_at is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no prediction {body.request_id!r}")
     return FeedbackResponse(
