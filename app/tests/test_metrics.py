@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -120,10 +121,10 @@ def test_default_process_metrics_are_exported(client: TestClient) -> None:
 
 @pytest.mark.prometheus
 def test_promtool_finds_nothing_to_complain_about(
-    make_server: Callable[..., Any], application: dict[str, Any]
+    make_server: Callable[..., Any], application: dict[str, Any], tmp_path: Path
 ) -> None:
     promtool = require_binary("promtool")
-    live = make_server()
+    live = make_server(log_spool_dir=tmp_path / "spool")  # its gauges are exported too
     with httpx.Client(base_url=live.url) as client:
         client.post("/api/v1/predict", json=application)
         client.post("/api/v1/predict/batch", json={"applications": [application] * 3})
@@ -131,6 +132,7 @@ def test_promtool_finds_nothing_to_complain_about(
         client.get("/nope")
         client.get("/readyz")
         exposition = client.get("/metrics")
+    assert "credit_api_prediction_log_spool_records" in exposition.text
     assert exposition.headers["content-type"].startswith("text/plain")
     result = subprocess.run(
         [str(promtool), "check", "metrics"],
