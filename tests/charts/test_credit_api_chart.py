@@ -7,8 +7,11 @@ import hashlib
 from typing import Any
 
 import pytest
+import yaml
 
-from .charttools import Helm, HelmError, find, kinds
+from credit_api.config import Settings
+
+from .charttools import CHARTS, Helm, HelmError, find, kinds
 
 CHART = "credit-api"
 
@@ -119,6 +122,85 @@ def test_the_read_only_api_container_writes_to_an_empty_dir_on_tmp(
     assert {"name": "tmp", "mountPath": "/tmp"} in api_container(defaults)["volumeMounts"]
     tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
     assert "emptyDir" in tmp
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity in binary units (what the chart's values take) as bytes."""
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_the_spool_is_an_empty_dir_larger_than_the_apps_cap(
+    defaults: list[dict[str, Any]],
+) -> None:
+    """The kubelet evicts a pod whose emptyDir passes its limit, and deletes what it holds:
+    the app stops writing to its spool below it."""
+    container = api_container(defaults)
+    env = env_of(container)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["CREDIT_API_LOG_SPOOL_DIR"] == mounts["prediction-log-spool"]
+    pod = find(defaults, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "prediction-log-spool")
+    cap = Settings(log_spool_max_bytes=env["CREDIT_API_LOG_SPOOL_MAX_BYTES"]).log_spool_max_bytes
+    assert cap == 256 * 1024 * 1024
+    assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 1.25 * cap
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("size", ["64Mi", "1Gi", "500Ki"])
+def test_the_spool_volume_follows_its_cap(helm: Helm, size: str) -> None:
+    objects = helm.template(CHART, {"predictionLogSpool": {"maxSize": size}})
+    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "prediction-log-spool")
+    cap = Settings(
+        log_spool_max_bytes=env_of(api_container(objects))["CREDIT_API_LOG_SPOOL_MAX_BYTES"]
+    )
+    assert cap.log_spool_max_bytes == quantity_bytes(size)
+    assert quantity_bytes(volume["emptyDir"]["sizeLimit"]) >= 1.25 * quantity_bytes(size)
+
+
+def test_the_spool_may_live_on_a_claim_that_outlives_the_pod(helm: Helm) -> None:
+    values = {"predictionLogSpool": {"persistentVolumeClaim": {"claimName": "api-spool"}}}
+    pod = find(helm.template(CHART, values), "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "prediction-log-spool")
+    assert volume == {
+        "name": "prediction-log-spool",
+        "persistentVolumeClaim": {"claimName": "api-spool"},
+    }
+
+
+def test_without_the_spool_nothing_is_mounted_for_it(helm: Helm) -> None:
+    objects = helm.template(CHART, {"predictionLogSpool": {"enabled": False}})
+    container = api_container(objects)
+    assert "CREDIT_API_LOG_SPOOL_DIR" not in env_of(container)
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+
+
+def test_a_pre_stop_pause_keeps_serving_while_the_pod_leaves_the_service(
+    defaults: list[dict[str, Any]], helm: Helm
+) -> None:
+    assert api_container(defaults)["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    # Before Kubernetes 1.30 there is no sleep action; the image has python3 (no sleep binary).
+    completed = helm.run(
+        "template", CHART, str(CHARTS / CHART), "--namespace", "credit", "--kube-version", "v1.29.0"
+    )
+    assert completed.returncode == 0, completed.stderr
+    older = [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+    command = api_container(older)["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["python3", "-c", "import time; time.sleep(5)"]
+    assert "lifecycle" not in api_container(helm.template(CHART, {"preStopSleepSeconds": 0}))
+
+
+def test_the_grace_period_covers_the_pause_the_requests_and_the_flush(
+    defaults: list[dict[str, Any]],
+) -> None:
+    """preStop, then uvicorn's wait for requests in flight (the flush timeout + 5: see
+    credit_api.cli), then the prediction log's flush (+1 for its thread to join), then a
+    second or two to spool what the store did not take."""
+    pod = find(defaults, "Deployment")["spec"]["template"]["spec"]
+    pause = api_container(defaults)["lifecycle"]["preStop"]["sleep"]["seconds"]
+    flush = Settings.model_fields["log_shutdown_timeout_seconds"].default
+    assert pod["terminationGracePeriodSeconds"] >= pause + (flush + 5) + (flush + 1) + 2
 
 
 def test_the_service_account_mounts_no_token(defaults: list[dict[str, Any]]) -> None:
@@ -349,6 +431,9 @@ def test_without_any_database_the_api_falls_back_to_sqlite_in_tmp(helm: Helm) ->
         ({"postgresql": {"tolerations": [{"efect": "NoSchedule"}]}}, "efect"),
         ({"topologySpreadConstraints": [{"maxSkew": "one"}]}, "maxSkew"),
         ({"networkPolicy": {"apiClients": [{"namespaceSelectr": {}}]}}, "namespaceSelectr"),
+        ({"predictionLogSpool": {"maxSize": "256MB"}}, "maxSize"),
+        ({"predictionLogSpool": {"persistentVolumeClaim": {"name": "x"}}}, "name"),
+        ({"preStopSleepSeconds": -1}, "preStopSleepSeconds"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_types(

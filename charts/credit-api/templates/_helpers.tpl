@@ -114,3 +114,21 @@ in (Tilt passes the stored one from its second run on) it must not roll the pods
 {{- define "credit-api.databaseChecksum" -}}
 {{- dict "database" .Values.database "postgresql" (omit .Values.postgresql "password" "resources" "nodeSelector" "tolerations" "affinity") | toJson | sha256sum }}
 {{- end }}
+
+{{/* Where the API's prediction log spool is mounted (CREDIT_API_LOG_SPOOL_DIR). */}}
+{{- define "credit-api.spoolPath" -}}
+/var/spool/credit-api
+{{- end }}
+
+{{/*
+The spool's emptyDir sizeLimit: the app's cap (predictionLogSpool.maxSize) plus a quarter,
+plus one unit. The app counts the bytes of its files; the kubelet counts the blocks the volume
+uses, and evicts the pod, deleting the emptyDir and everything spooled in it, as soon as they
+pass the limit. The margin covers block rounding and headers. 256Mi gives 321Mi.
+*/}}
+{{- define "credit-api.spoolSizeLimit" -}}
+{{- $size := .Values.predictionLogSpool.maxSize -}}
+{{- $number := regexFind "^[0-9]+" $size | atoi -}}
+{{- $unit := regexFind "[A-Za-z]+$" $size -}}
+{{- printf "%d%s" (add $number (div $number 4) 1) $unit -}}
+{{- end }}
