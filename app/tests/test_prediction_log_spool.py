@@ -100,6 +100,7 @@ def test_memory_stays_flat_through_a_long_outage(tmp_path: Path) -> None:
     assert sum(writer.dropped.values()) == 0
     assert writer.depth == 0
     assert grown < 16 * MiB, f"resident memory grew by {grown / MiB:.1f} MiB"
+    print(f"100,000 records spooled through an outage: resident +{grown / MiB:.1f} MiB")
 
 
 def test_stop_spools_what_the_store_cannot_take_and_the_next_writer_drains_it(

@@ -123,6 +123,7 @@ def test_outage_and_sigkill_lose_no_prediction(
     wait_for(lambda: len(stored_ids(postgres_url)) == 500, "the spool was drained")
     ids = stored_ids(postgres_url)
     assert sorted(ids) == sorted(served)  # each exactly once: request_id is the primary key
+    print(f"SIGKILL during an outage: {len(ids)} of {len(served)} served predictions stored")
     assert restarted.metric("credit_api_prediction_log_written_total") == 300
     assert restarted.metric("credit_api_prediction_log_spool_records") == 0
     assert len(spool_files(spool)) == 1  # the new process's own, empty file
@@ -154,6 +155,7 @@ def test_outage_and_sigterm_lose_no_prediction(
     wait_for(lambda: len(stored_ids(postgres_url)) == 500, "the spool was drained")
     assert sorted(stored_ids(postgres_url)) == sorted(served)
     assert restarted.metric("credit_api_prediction_log_dropped_total", reason="shutdown") == 0
+    print(f"SIGTERM during an outage: exit in {seconds} s, all {len(served)} stored")
 
 
 def test_a_full_spool_counts_its_drops_and_the_next_process_exports_them(
@@ -193,6 +195,7 @@ def test_a_full_spool_counts_its_drops_and_the_next_process_exports_them(
     restarted.terminate()
     again = spooling_api(make_api, spool, postgres_url)
     assert again.metric("credit_api_prediction_log_dropped_total", reason="spool_full") == full
+    print(f"spool of 32 KiB full: {kept:.0f} kept, {full:.0f} dropped and still counted")
 
 
 def test_a_spool_cut_in_the_middle_of_a_write_is_replayed_up_to_the_cut(
@@ -225,6 +228,7 @@ def test_a_spool_cut_in_the_middle_of_a_write_is_replayed_up_to_the_cut(
     )
     assert set(stored_ids(postgres_url)) < set(served)
     assert httpx.get(f"{restarted.url}/readyz").json()["status"] == "ready"
+    print(f"spool cut 100 bytes short: {300 - lost:.0f} of 300 replayed, {lost:.0f} counted lost")
 
 
 def test_sqlite_takes_the_spool_too(
