@@ -89,6 +89,18 @@ def test_an_orphan_is_adopted_drained_first_and_deleted(tmp_path: Path) -> None:
     assert header.dropped == {"spool_full": 7}
 
 
+def test_restarts_hand_the_counts_on_without_piling_up_files(tmp_path: Path) -> None:
+    for restart in range(1, 5):
+        spool = Spool(tmp_path, max_bytes=1 << 20)
+        assert spool.adopt_orphans() == ({"queue_full": restart - 1} if restart > 1 else {})
+        spool.count_drops("queue_full", 1)
+        spool.close()
+        [left] = spool_files(tmp_path)  # the last process's file, holding the counts
+        header = read_header(left)
+        assert header is not None
+        assert header.dropped == {"queue_full": restart}
+
+
 def test_drop_counts_reach_the_header_when_persisted(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.count_drops("queue_full", 3)

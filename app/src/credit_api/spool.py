@@ -311,6 +311,8 @@ class Spool:
         log.info("adopted spool %s: %d record(s) to replay", orphan.path.name, orphan.pending)
         self._adopted.append(orphan)
         self._adopted.sort(key=lambda f: f.path.name)
+        if orphan.pending == 0:
+            self._finish(orphan)  # kept only for its counts, which are ours now
 
     def _remove_unnamed_files(self) -> None:
         """Files a process was creating when it died: they hold no record yet."""
