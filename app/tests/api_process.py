@@ -67,10 +67,12 @@ class ApiProcess:
         return self.server.popen.returncode
 
 
-def start_api(env: dict[str, str], log_path: Path, timeout: float = 120.0) -> ApiProcess:
-    """`credit-api serve` with `env` (CREDIT_API_* settings), once it answers /readyz with a
-    loaded model (the store may be down)."""
-    port = free_port()
+def start_api(
+    env: dict[str, str], log_path: Path, port: int | None = None, timeout: float = 120.0
+) -> ApiProcess:
+    """`credit-api serve` with `env` (CREDIT_API_* settings), on `port` (a free one by default),
+    once it answers /readyz with a loaded model (the store may be down)."""
+    port = port or free_port()
     server = ServerProcess(
         [sys.executable, "-m", "credit_api.cli", "serve", "--port", str(port)],
         log_path,

@@ -149,10 +149,11 @@ def module_server(
 @pytest.fixture
 def make_api(model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
     """Start `credit-api serve` in a process of its own, with settings overrides (by field
-    name, as for Settings); each start logs to its own file; all are killed at test end."""
+    name, as for Settings) and optionally a port; each start logs to its own file; all are
+    killed at test end."""
     started: list[ApiProcess] = []
 
-    def start(**overrides: Any) -> ApiProcess:
+    def start(port: int | None = None, **overrides: Any) -> ApiProcess:
         settings: dict[str, Any] = {
             "model_dir": model_dir,
             "train_if_missing": False,
@@ -162,7 +163,7 @@ def make_api(model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., ApiProce
         }
         env = {**os.environ}
         env.update({f"CREDIT_API_{name.upper()}": str(value) for name, value in settings.items()})
-        api = start_api(env, tmp_path / f"api-{len(started)}.log")
+        api = start_api(env, tmp_path / f"api-{len(started)}.log", port)
         started.append(api)
         return api
 
