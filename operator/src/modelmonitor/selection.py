@@ -15,6 +15,9 @@ They follow prometheus-operator's own selection (v0.93: `pkg/prometheus/resource
 - A ServiceMonitor endpoint's `port` names a Service port; without it, `targetPort` names or
   numbers a container port (compared here with the Service port's `targetPort`); with neither,
   every port of the Service is scraped.
+- A selected ServiceMonitor is still left out whole (a warning in prometheus-operator's log,
+  nothing on the object) when an endpoint's `scrapeTimeout` exceeds its interval (its own, else
+  the Prometheus' `scrapeInterval`, 30s when unset).
 
 Entry points: `rules_verdict` and `target_verdict` (with `prometheus_from`,
 `service_monitor_from`, `service_from` to read the API objects).
@@ -26,12 +29,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelmonitor.durations import parse_prometheus_duration
+
 Labels = Mapping[str, str]
 
 # The label the API server sets on every namespace (its name): selectors often use it.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # How many objects a message names before it says "and N more": messages stay short.
 MAX_NAMED = 3
+# The Prometheus CRD's default `scrapeInterval`.
+DEFAULT_SCRAPE_INTERVAL = "30s"
 
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
@@ -136,6 +143,8 @@ class PrometheusSelectors:
     service_monitor_selector: LabelSelector | None = None
     service_monitor_namespace_selector: LabelSelector | None = None
     ignore_namespace_selectors: bool = False
+    # The interval of endpoints that set none (the CRD defaults it to 30s).
+    scrape_interval: str = DEFAULT_SCRAPE_INTERVAL
 
     @property
     def ref(self) -> str:
@@ -145,10 +154,13 @@ class PrometheusSelectors:
 @dataclass(frozen=True)
 class EndpointPort:
     """Which port a ServiceMonitor endpoint scrapes: `port` (a Service port name) or
-    `target_port` (a container port name or number); neither means every port."""
+    `target_port` (a container port name or number); neither means every port. Its
+    `interval` and `scrape_timeout`, which prometheus-operator checks against each other."""
 
     port: str | None = None
     target_port: str | int | None = None
+    interval: str | None = None
+    scrape_timeout: str | None = None
 
     def describe(self) -> str:
         if self.port:
@@ -238,6 +250,7 @@ def prometheus_from(obj: Mapping[str, Any]) -> PrometheusSelectors:
             spec.get("serviceMonitorNamespaceSelector")
         ),
         ignore_namespace_selectors=bool(spec.get("ignoreNamespaceSelectors")),
+        scrape_interval=str(spec.get("scrapeInterval") or DEFAULT_SCRAPE_INTERVAL),
     )
 
 
@@ -259,6 +272,10 @@ def service_monitor_from(obj: Mapping[str, Any]) -> ServiceMonitorSelection:
             EndpointPort(
                 port=str(endpoint["port"]) if endpoint.get("port") else None,
                 target_port=endpoint.get("targetPort"),
+                interval=str(endpoint["interval"]) if endpoint.get("interval") else None,
+                scrape_timeout=(
+                    str(endpoint["scrapeTimeout"]) if endpoint.get("scrapeTimeout") else None
+                ),
             )
             for endpoint in spec.get("endpoints") or []
         ),
@@ -440,6 +457,33 @@ def _selecting(
     return _split(inventory.prometheuses, why_not)
 
 
+def skipped_because(
+    prometheus: PrometheusSelectors, monitor: ServiceMonitorSelection
+) -> str | None:
+    """Why prometheus-operator leaves the whole ServiceMonitor out of that Prometheus' config
+    although it selects it, or None: an endpoint whose scrapeTimeout exceeds its interval (its
+    own, else the Prometheus' scrapeInterval), or a duration it cannot read."""
+    for index, endpoint in enumerate(monitor.endpoints):
+        if endpoint.scrape_timeout is None:
+            continue
+        interval = endpoint.interval or prometheus.scrape_interval
+        try:
+            too_long = parse_prometheus_duration(endpoint.scrape_timeout) > (
+                parse_prometheus_duration(interval)
+            )
+        except ValueError as error:
+            return f"endpoints[{index}]: {error}"
+        if too_long:
+            whose = (
+                "its interval" if endpoint.interval else f"the scrapeInterval of {prometheus.ref}"
+            )
+            return (
+                f"endpoints[{index}]: scrapeTimeout {endpoint.scrape_timeout} is longer than "
+                f"{whose} ({interval})"
+            )
+    return None
+
+
 def _service_port(service: ServiceSelection, port_name: str) -> ServicePort | Verdict:
     """The Service's port of that name, or the False verdict that lists its ports."""
     port = next((p for p in service.ports if p.name == port_name), None)
@@ -503,12 +547,29 @@ def target_verdict(
     scraping = _scraping_monitors(inventory, service, port)
     if isinstance(scraping, Verdict):
         return scraping
+    return _scraping_verdict(inventory, scraping, service, port_name)
+
+
+def _scraping_verdict(
+    inventory: Inventory,
+    scraping: Sequence[ServiceMonitorSelection],
+    service: ServiceSelection,
+    port_name: str,
+) -> Verdict:
+    """Given the ServiceMonitors that match the Service's port: whether a Prometheus selects
+    one of them and keeps it."""
     found: list[str] = []
     refused: list[str] = []
+    skipped: list[str] = []
+    by_ref = {p.ref: p for p in inventory.prometheuses}
     for monitor in scraping:
         selecting, reasons = _selecting(inventory, monitor, service.namespace)
-        if selecting:
-            found.append(f"{monitor.ref} (selected by {_named(selecting, 'Prometheus')})")
+        taking = [ref for ref in selecting if skipped_because(by_ref[ref], monitor) is None]
+        if taking:
+            found.append(f"{monitor.ref} (selected by {_named(taking, 'Prometheus')})")
+        elif selecting:
+            why = skipped_because(by_ref[selecting[0]], monitor)
+            skipped.append(f"{monitor.ref} ({why})")
         else:
             refused.append(f"{monitor.ref}: {_named(reasons, 'Prometheus', '; ')}")
     if found:
@@ -517,6 +578,13 @@ def target_verdict(
             "Selected",
             f"ServiceMonitor {_named(found, 'ServiceMonitors')} scrapes port {port_name} of "
             f"{service.ref}",
+        )
+    if skipped:
+        return Verdict(
+            False,
+            "ServiceMonitorSkipped",
+            f"prometheus-operator skips the ServiceMonitor of Service {service.ref}, which it "
+            f"selects: {_named(skipped, 'ServiceMonitors', '; ')}",
         )
     return Verdict(
         False,
