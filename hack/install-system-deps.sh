@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests and `make demo` run for real: PostgreSQL, Prometheus
 # (with promtool), Alertmanager, podman/buildah (images without a Docker engine), Chromium (to
 # look at reports and dashboards), wrk (load generator), valgrind (instruction counts for
-# `make bench-api-instructions`) and debootstrap (local base images).
+# `make bench-api-instructions`), debootstrap (local base images), and the local node's runtime:
+# containerd (with ctr), conntrack (kube-proxy), iptables and iproute2.
 # Idempotent: installs only what is missing, and says what it could not install and why.
 set -euo pipefail
 
@@ -20,6 +21,11 @@ declare -A wanted=(
   [wrk]=wrk
   [valgrind]=valgrind
   [debootstrap]=debootstrap
+  [containerd]=containerd
+  [ctr]=containerd
+  [conntrack]=conntrack
+  [iptables]=iptables
+  [ip]=iproute2
 )
 
 have() {
@@ -30,6 +36,8 @@ missing=()
 for cmd in "${!wanted[@]}"; do
   have "$cmd" || missing+=("${wanted[$cmd]}")
 done
+# The CNI plugins the local node's pods are wired with (bridge, host-local, loopback).
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
