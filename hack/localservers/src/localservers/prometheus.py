@@ -19,7 +19,58 @@ from localservers.process import ServerProcess
 Sample = dict[str, Any]
 
 
-class PrometheusServer:
+class PrometheusApi:
+    """Queries to a running Prometheus at ``url`` (ours, or one in a cluster behind a
+    port-forward)."""
+
+    url: str
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, promql: str) -> list[Sample]:
+        """An instant query; raises with Prometheus's own error text on a bad expression."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise ValueError(f"query {promql!r} failed: {body.get('error', response.text)}")
+        result: list[Sample] = body["data"]["result"]
+        return result
+
+    def wait_for(
+        self,
+        promql: str,
+        predicate: Callable[[list[Sample]], bool] = bool,
+        timeout: float = 60.0,
+    ) -> list[Sample]:
+        deadline = time.monotonic() + timeout
+        result: list[Sample] = []
+        while time.monotonic() < deadline:
+            result = self.query(promql)
+            if predicate(result):
+                return result
+            time.sleep(0.5)
+        raise TimeoutError(f"{promql!r} never satisfied the condition; last result: {result}")
+
+    def alerts(self) -> list[Sample]:
+        body = httpx.get(f"{self.url}/api/v1/alerts", timeout=10).json()
+        alerts: list[Sample] = body["data"]["alerts"]
+        return alerts
+
+    def rule_groups(self) -> list[Sample]:
+        """The rule groups Prometheus has loaded (name, file, rules)."""
+        body = httpx.get(f"{self.url}/api/v1/rules", timeout=10).json()
+        groups: list[Sample] = body["data"]["groups"]
+        return groups
+
+    def targets(self) -> list[Sample]:
+        """The active scrape targets (labels, health, lastError)."""
+        body = httpx.get(f"{self.url}/api/v1/targets", timeout=10).json()
+        targets: list[Sample] = body["data"]["activeTargets"]
+        return targets
+
+
+class PrometheusServer(PrometheusApi):
     """Prometheus with the given scrape configs and rule files, optionally alerting."""
 
     def __init__(
@@ -33,7 +84,7 @@ class PrometheusServer:
         external_labels: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(f"http://127.0.0.1:{self.port}")
         self.work_dir = Path(tempfile.mkdtemp(prefix="localprom-"))
         self.config_path = self.work_dir / "prometheus.yml"
         config: dict[str, Any] = {
@@ -78,35 +129,6 @@ class PrometheusServer:
 
     def reload(self) -> None:
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
-
-    def query(self, promql: str) -> list[Sample]:
-        """An instant query; raises with Prometheus's own error text on a bad expression."""
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
-        body = response.json()
-        if body.get("status") != "success":
-            raise ValueError(f"query {promql!r} failed: {body.get('error', response.text)}")
-        result: list[Sample] = body["data"]["result"]
-        return result
-
-    def wait_for(
-        self,
-        promql: str,
-        predicate: Callable[[list[Sample]], bool] = bool,
-        timeout: float = 60.0,
-    ) -> list[Sample]:
-        deadline = time.monotonic() + timeout
-        result: list[Sample] = []
-        while time.monotonic() < deadline:
-            result = self.query(promql)
-            if predicate(result):
-                return result
-            time.sleep(0.5)
-        raise TimeoutError(f"{promql!r} never satisfied the condition; last result: {result}")
-
-    def alerts(self) -> list[Sample]:
-        body = httpx.get(f"{self.url}/api/v1/alerts", timeout=10).json()
-        alerts: list[Sample] = body["data"]["alerts"]
-        return alerts
 
 
 class AlertmanagerServer:

@@ -12,9 +12,13 @@ Alert = dict[str, Any]
 
 
 class WebhookReceiver:
-    """An HTTP server on a free loopback port that keeps every Alertmanager notification."""
+    """An HTTP server on a free port that keeps every Alertmanager notification.
 
-    def __init__(self) -> None:
+    ``host``: loopback by default; an Alertmanager in a pod of the local node reaches the host
+    at the node's bridge address instead.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.notifications: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -31,8 +35,8 @@ class WebhookReceiver:
             def log_message(self, *_: object) -> None:
                 pass  # the notifications are the record
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/alerts"
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self._server.server_port}/alerts"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> WebhookReceiver:
