@@ -22,10 +22,10 @@ from localkube.errors import MissingToolError
 from localkube.images import ImageArchive
 from localkube.kps import (
     CHART_IMAGES,
-    INSTALL_VALUES,
     ChartImage,
     chart_images,
     chart_path,
+    install_values,
     kube_prometheus_stack_images,
 )
 from localkube.pytest_plugin import unavailable
@@ -61,13 +61,13 @@ def test_the_images_built_are_exactly_those_the_vendored_chart_runs(
     helm_binary: Path, tmp_path: Path
 ) -> None:
     values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(INSTALL_VALUES))
+    values.write_text(yaml.safe_dump(install_values()))
     chart = the_chart()
     rendered = chart_images(rendered_chart(helm_binary, chart, values))
     built = [image.reference for image in CHART_IMAGES]
     assert len(built) == len(set(built))
     assert rendered == set(built), (
-        f"{chart.name} with INSTALL_VALUES runs "
+        f"{chart.name} with hack/kps/values.yaml runs "
         f"{sorted(rendered)}; versions.py and kps.CHART_IMAGES build {sorted(built)}"
     )
 

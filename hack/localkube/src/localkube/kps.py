@@ -7,8 +7,9 @@ archives, the chart runs unchanged (its pull policy is ``IfNotPresent``). Entryp
 working folders and ports are those of the upstream Dockerfiles of the variant the chart names
 (Prometheus' ``-distroless`` one).
 
-``INSTALL_VALUES`` turns off what needs an image not built here; a chart bump that names
-another image fails ``hack/localkube/tests/test_kps_images.py`` until versions.py follows it.
+``install_values()`` (hack/kps/values.yaml) turns off what needs an image not built here; a
+chart bump that names another image fails ``hack/localkube/tests/test_kps_images.py`` until
+versions.py follows it.
 """
 
 from __future__ import annotations
@@ -51,24 +52,18 @@ CHART_FILE = f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_CHART_VERSION}.tgz"
 # Where the published chart is kept beside the repository (Helm repositories are unreachable).
 VENDORED_CHART = Path("shared") / "vendor" / "charts" / CHART_FILE
 
-# What the local node installs the chart with: everything else is the chart's default.
-INSTALL_VALUES: dict[str, Any] = {
-    # Grafana's server is AGPL and not available here.
-    "grafana": {"enabled": False},
-    # A host-network DaemonSet that reads the host's /proc, /sys and / and binds :9100 on it:
-    # on a node that is the developer's or CI's own machine it would report (and clash with)
-    # the host. Its image is not built.
-    "nodeExporter": {"enabled": False},
-    "kubeStateMetrics": {"enabled": True},
-    "prometheusOperator": {
-        # The webhook's certificate comes from a Job running ghcr.io/jkroepke/kube-webhook-certgen,
-        # whose Go module the module proxy does not serve here; the operator's TLS listener
-        # mounts that certificate, so it goes as well. PrometheusRules are then checked by the
-        # operator when it loads them (invalid ones are left out), not refused on apply.
-        "admissionWebhooks": {"enabled": False},
-        "tls": {"enabled": False},
-    },
-}
+# What the chart is installed with next to our charts (the tests, `make demo ARGS=--pods`,
+# Tilt): the repository's hack/kps/values.yaml, which also turns off what needs an image not
+# built here (Grafana, the node exporter, the admission webhook's certificate job).
+VALUES_FILE = Path("hack") / "kps" / "values.yaml"
+
+
+def install_values() -> dict[str, Any]:
+    path = go_modules_dir().parent.parent / VALUES_FILE
+    values: dict[str, Any] = yaml.safe_load(path.read_text())
+    return values
+
+
 # The operator's argument that names the config reloader's image (a container it adds to every
 # Prometheus and Alertmanager pod).
 RELOADER_ARGUMENT = "--prometheus-config-reloader="
@@ -144,7 +139,7 @@ CHART_IMAGES = (
 
 
 def kube_prometheus_stack_images(report: Reporter = report_to_stderr) -> list[ImageArchive]:
-    """Every image the chart runs with ``INSTALL_VALUES``, built first where missing or stale.
+    """Every image the chart runs with ``install_values()``, built first where missing or stale.
 
     A cold build compiles four Go projects (README "Binaries, versions, cache": tens of minutes
     of CPU); each step says what it builds and how long it took.
