@@ -2,24 +2,22 @@
 
 The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.stacks):
 
-- a local control plane (the default) holds the Kubernetes side: both charts installed with
-  helm, the example ModelMonitor, the children the operator makes. It runs no pods, so the API
-  (PostgreSQL prediction log) and the operator (the chart's Deployment env and ServiceAccount
-  token) run as processes; the drift job runs from the Job the CronJob controller creates, in
-  the drift image built here, with podman on the host network and its ServiceAccount's token;
-- a real cluster (KUBECONFIG at a kind cluster; docs/kind.md) runs the API with the
-  chart's PostgreSQL, the operator and the drift Jobs in pods, from prebuilt images, reached
-  through kubectl port-forwards. The error-burst test is skipped there (no fault switch).
+- on a cluster that runs pods (by default the session's local node; or KUBECONFIG at a kind
+  cluster, docs/kind.md) both charts run with their exact specs: the API (two replicas) with
+  the chart's PostgreSQL, the operator, and the drift Jobs the CronJob controller makes, from
+  the images built here and imported into the node (loaded into kind beforehand).
+  kube-prometheus-stack scrapes what our ServiceMonitors select and evaluates what our
+  PrometheusRules say; its Alertmanager sends to a webhook receiver that is this test. The
+  error-burst test is skipped there (the production image has no fault switch);
+- on a control plane without nodes (`make demo`'s fast path) the API, the operator and the drift
+  job run as processes, with a Prometheus and an Alertmanager on loopback.
 
-Prometheus scrapes the API and the operator with the operator's rules and alerts a real
-Alertmanager whose webhook receiver is this test. The tests run in order and share the stack:
-each is one step of the scenario.
+The tests run in order and share the stack: each is one step of the scenario.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,24 +30,20 @@ import httpx
 import pytest
 
 from demo import cluster
-from demo.stack import (
-    APP_NAMESPACE,
-    MONITOR,
-    MONITORING_NAMESPACE,
-    TEST_SIZED_SPEC,
-    prediction_log_counts,
-)
+from demo.imagebuild import build_images, local_node_images
+from demo.podstack import images_from_env
+from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC
 from demo.stacks import FaultInjectionUnavailableError, Stack, stack_for
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
-from localservers.pytest_plugin import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.cluster,
+    pytest.mark.node,
     pytest.mark.prometheus,
     pytest.mark.images,
     pytest.mark.slow,
@@ -79,8 +73,9 @@ def stack(
         kube,
         tmp_path_factory.mktemp("e2e"),
         local_database_url=lambda: local_postgres().create_database("e2e"),
-        local_drift_image=_drift_image,
+        local_drift_image=lambda: build_images("drift")["drift"],
         local_store_restart=local_store_restart,
+        images=local_node_images if kube.node_runtime is not None else images_from_env,
     )
     try:
         stack.install_charts()
@@ -91,23 +86,6 @@ def stack(
         yield stack
     finally:
         stack.stop()
-
-
-def _drift_image() -> str:
-    """The drift job's image, built here (an unchanged image is found by its content hash)."""
-    require_binary("podman")
-    completed = subprocess.run(
-        ["bash", str(REPO / "hack/images/build.sh"), "drift"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if completed.returncode != 0:
-        pytest.fail(f"hack/images/build.sh drift failed:\n{completed.stderr[-4000:]}")
-    image: str = json.loads((REPO / "build/images.json").read_text())["drift"]
-    return image
 
 
 def _children(kube: Kube) -> list[dict[str, Any]]:
@@ -248,7 +226,7 @@ def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
     api = stack.start_api()
     assert stack.webhook is not None
     store_alert = "ModelPredictionStoreUnavailable"
-    before = prediction_log_counts(api.url)
+    before = stack.prediction_log_counts()
     stored_before = stack.stored_predictions()
     with _steady_traffic(api.url) as statuses:
         time.sleep(2)
@@ -263,7 +241,7 @@ def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
 
     # Every prediction's record is written or counted as dropped; written ones are in the store.
     deadline = time.monotonic() + 60
-    while (after := prediction_log_counts(api.url)).queued and time.monotonic() < deadline:
+    while (after := stack.prediction_log_counts()).queued and time.monotonic() < deadline:
         time.sleep(0.5)
     assert after.queued == 0
     assert (after.written - before.written) + (after.dropped - before.dropped) == sent

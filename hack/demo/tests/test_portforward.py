@@ -19,7 +19,7 @@ def test_the_command_forwards_one_pod_port_on_ipv4_loopback() -> None:
         Path("/opt/kube/kubectl"),
         Path("/home/me/.kube/kind.kubeconfig"),
         namespace="monitoring",
-        pod="monitoring-operator-7d9c5b8f6-x2kqv",
+        target="monitoring-operator-7d9c5b8f6-x2kqv",
         local_port=41234,
         remote_port=8080,
     )

@@ -1,4 +1,5 @@
-"""Which stack the end-to-end tests get: processes on a local control plane, pods elsewhere."""
+"""Which stack the end-to-end tests get: pods where the cluster runs them, processes beside a
+control plane without nodes."""
 
 from __future__ import annotations
 
@@ -19,16 +20,16 @@ IMAGES = Images(
 
 @dataclass
 class FakeKube:
-    local: bool
+    runs_pods: bool
 
 
 def _not_on_this_path() -> NoReturn:
     raise AssertionError("a local-path resource was asked for on a real cluster")
 
 
-def test_a_local_control_plane_gets_processes_with_the_fault_switch(tmp_path: Path) -> None:
+def test_a_control_plane_without_nodes_gets_processes_with_the_fault_switch(tmp_path: Path) -> None:
     stack = stack_for(
-        FakeKube(local=True),  # type: ignore[arg-type]
+        FakeKube(runs_pods=False),  # type: ignore[arg-type]
         tmp_path,
         local_database_url=lambda: "postgresql://e2e@127.0.0.1:5432/e2e",
         local_drift_image=lambda: "localhost/modelmonitor-drift-job:abc",
@@ -43,9 +44,9 @@ def test_a_local_control_plane_gets_processes_with_the_fault_switch(tmp_path: Pa
     assert stack.fault_file == tmp_path / "fault"
 
 
-def test_a_real_cluster_gets_pods_and_needs_nothing_local(tmp_path: Path) -> None:
+def test_a_cluster_with_nodes_gets_pods_and_needs_nothing_local(tmp_path: Path) -> None:
     stack = stack_for(
-        FakeKube(local=False),  # type: ignore[arg-type]
+        FakeKube(runs_pods=True),  # type: ignore[arg-type]
         tmp_path,
         local_database_url=_not_on_this_path,
         local_drift_image=_not_on_this_path,

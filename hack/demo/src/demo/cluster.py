@@ -23,6 +23,8 @@ EXAMPLE_MONITOR = REPO_ROOT / "manifests" / "examples" / "credit-score-monitor.y
 MONITOR_CHILD_KINDS = "cronjob,prometheusrule,configmap,serviceaccount,role,rolebinding"
 
 T = TypeVar("T")
+# A first install initialises PostgreSQL's volume and loads the model in each API pod.
+CHART_WAIT_SECONDS = 300
 
 
 def settled(observe: Callable[[], list[T]], timeout: float = 60) -> list[T]:
@@ -63,9 +65,16 @@ def helm(kube: Kube, *args: str, timeout: float = 300) -> str:
 
 
 def install_chart(
-    kube: Kube, release: str, chart: str, namespace: str, values: Mapping[str, Any]
+    kube: Kube,
+    release: str,
+    chart: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    *,
+    wait: bool = False,
 ) -> None:
-    """`helm upgrade --install` one of our charts (no --wait: no pods run without a kubelet)."""
+    """`helm upgrade --install` one of our charts; `wait` (where pods run): until its pods
+    are ready, as `helm install --wait` does."""
     values_json = json.dumps(values)
     helm(
         kube,
@@ -78,6 +87,8 @@ def install_chart(
         # The CRD outlives releases (keep policy) and tests may have applied it directly.
         "--take-ownership",
         f"--values={_write_values(kube, release, values_json)}",
+        *(["--wait", f"--timeout={CHART_WAIT_SECONDS}s"] if wait else []),
+        timeout=CHART_WAIT_SECONDS + 60,
     )
 
 

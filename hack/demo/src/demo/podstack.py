@@ -1,10 +1,14 @@
-"""The product on a real cluster (kind): the steps of demo.stack, with the pods doing the work.
+"""The product on a cluster that runs pods (the local node, kind): the steps of demo.stack,
+with the pods doing the work.
 
-Both charts are installed with the images of hack/images/build.sh (loaded into the cluster by
-the user) and the chart's bundled PostgreSQL. The API and the operator run in their pods, the
-drift job in the pod of the Job the CronJob makes. Prometheus and Alertmanager are the same
-local binaries as on the local path; they and the tests reach the pods through
-`kubectl port-forward` on 127.0.0.1.
+Both charts are installed with the images of hack/images/build.sh (imported into the local
+node's containerd here; loaded into kind by the user) and the chart's bundled PostgreSQL (on
+the local node from the PostgreSQL image built here, elsewhere the official one). The API (two
+replicas behind its Service), the operator and PostgreSQL run in their pods, the drift job in
+the pods of the Jobs the CronJob controller makes. kube-prometheus-stack (demo.kps) scrapes
+what our ServiceMonitors select and evaluates what our PrometheusRules say; its Alertmanager
+sends to a webhook receiver here. The tests reach the pods through the API's Service (its
+cluster address on the local node, a port-forward elsewhere) and `kubectl port-forward`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from demo import cluster
+from demo import cluster, kps
 from demo.driftrun import container_run_from_job
 from demo.portforward import PortForward
 from demo.stack import (
@@ -32,14 +36,27 @@ from demo.stack import (
     TEST_SIZED_SPEC,
     ClusterSteps,
     DriftRun,
+    PredictionLogCounts,
     Say,
+    prediction_log_counts_from,
 )
+from localkube.addresses import NODE_ADDRESS
+from localkube.images import podman_image_archive
 from localkube.kube import Kube
+from localservers.prometheus import PrometheusApi
+from localservers.webhook import WebhookReceiver
 
 IMAGES_ENV = "E2E_IMAGES"
+# Where kube-prometheus-stack's Alertmanager (in a pod) reaches the webhook receiver here: on
+# the local node, the node's bridge address; on kind, set it (the kind network's gateway).
+WEBHOOK_HOST_ENV = "E2E_WEBHOOK_HOST"
 DEFAULT_IMAGES_FILE = cluster.REPO_ROOT / "build" / "images.json"
 
 API_DEPLOYMENT = "credit-api"
+API_SERVICE = "credit-api"
+API_REPLICAS = 2
+# Scrape intervals sized for a run of minutes (the charts' defaults are 30 s).
+SCRAPE_INTERVAL = "5s"
 API_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=api"
 DATABASE_STATEFULSET = "credit-api-postgresql"
 DATABASE_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=database"
@@ -51,6 +68,9 @@ REPORTS_CLAIM: str = TEST_SIZED_SPEC["drift"]["reports"]["persistentVolumeClaim"
 MANUAL_JOB_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
 ROLLOUT_TIMEOUT = 300.0  # a first install pulls PostgreSQL and initialises its volume
+# A PrometheusRule reaches Prometheus through the operator, a ConfigMap the kubelet syncs into
+# the pod, and the config reloader.
+RULES_TIMEOUT = 180.0
 SCHEDULED_JOB_TIMEOUT = 180.0  # a minute's schedule, plus one slot skipped under Forbid
 JOB_TIMEOUT = 300.0  # a failing run is retried once (backoffLimit 1) after a 10 s back-off
 
@@ -61,11 +81,23 @@ class FaultInjectionUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class Images:
-    """The image references the charts run (hack/images/build.sh writes them to images.json)."""
+    """The image references the charts run (hack/images/build.sh writes them to images.json).
+
+    ``postgres``: the bundled database's image, where the official one cannot be pulled (the
+    local node); None runs the chart's default."""
 
     credit_api: str
     operator: str
     drift: str
+    postgres: str | None = None
+
+    def references(self) -> list[str]:
+        return [
+            self.credit_api,
+            self.operator,
+            self.drift,
+            *([self.postgres] if self.postgres else []),
+        ]
 
 
 def images_from_json(text: str) -> Images:
@@ -74,7 +106,12 @@ def images_from_json(text: str) -> Images:
     missing = sorted({"credit-api", "operator", "drift"} - set(found))
     if missing:
         raise ValueError(f"images file lacks {', '.join(missing)}")
-    return Images(credit_api=found["credit-api"], operator=found["operator"], drift=found["drift"])
+    return Images(
+        credit_api=found["credit-api"],
+        operator=found["operator"],
+        drift=found["drift"],
+        postgres=found.get("postgres"),
+    )
 
 
 def images_from_env(environ: Mapping[str, str] = os.environ) -> Images:
@@ -196,21 +233,20 @@ def utc_timestamp(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
-class PodApi:
-    """The API pod behind a port-forward."""
+class ServiceApi:
+    """The API's Service, as this machine reaches it: its cluster address (the local node's
+    kube-proxy balances across the pods) or, elsewhere, a port-forward to one of its pods."""
 
-    forward: PortForward
-
-    @property
-    def url(self) -> str:
-        return self.forward.url
+    url: str
+    forward: PortForward | None = None
 
     @property
     def port(self) -> int:
-        return self.forward.local_port
+        return int(self.url.rsplit(":", 1)[1])
 
     def stop(self) -> None:
-        self.forward.stop()
+        if self.forward is not None:
+            self.forward.stop()
 
 
 @dataclass(frozen=True)
@@ -247,13 +283,19 @@ class PodStack(ClusterSteps):
     ) -> None:
         super().__init__(kube, work_dir, say)
         self.images = images
-        self.api: PodApi | None = None
+        self.api: ServiceApi | None = None
         self.operator: PodOperator | None = None
+        self.observability: kps.KpsEndpoints | None = None
 
     # --- the Kubernetes side -------------------------------------------------------------
 
     def install_charts(self) -> None:
         self._remove_previous_run()
+        if self.kube.node_runtime is not None:
+            self.say("importing the images into the node's containerd")
+            self.kube.import_images(
+                [podman_image_archive(ref, self.say) for ref in self.images.references()]
+            )
         self.say(f"helm install monitoring charts/monitoring ({self.images.operator})")
         cluster.install_chart(
             self.kube,
@@ -263,18 +305,72 @@ class PodStack(ClusterSteps):
             {
                 "operator": {"image": cluster.image_values(self.images.operator)},
                 "driftJob": {"image": cluster.image_values(self.images.drift)},
+                "serviceMonitor": {"interval": SCRAPE_INTERVAL},
             },
+            wait=True,
         )
         self.say(f"helm install credit-api charts/credit-api ({self.images.credit_api})")
-        # One API pod: the port-forward, the flush counter and the scrape all see the same one.
+        values: dict[str, Any] = {
+            "image": cluster.image_values(self.images.credit_api),
+            "replicaCount": API_REPLICAS,
+            "serviceMonitor": {"interval": SCRAPE_INTERVAL},
+        }
+        if self.images.postgres is not None:
+            values["postgresql"] = {"image": cluster.image_values(self.images.postgres)}
         cluster.install_chart(
-            self.kube,
-            "credit-api",
-            "credit-api",
-            APP_NAMESPACE,
-            {"image": cluster.image_values(self.images.credit_api), "replicaCount": 1},
+            self.kube, "credit-api", "credit-api", APP_NAMESPACE, values, wait=True
         )
         cluster.apply(self.kube, _reports_claim(), APP_NAMESPACE)
+
+    def start_observability(self) -> PrometheusApi:
+        """kube-prometheus-stack, alerting a webhook here; its Prometheus, once it scrapes the
+        API's pods and the operator and has loaded the monitor's rules."""
+        if self.prometheus is None:
+            host = NODE_ADDRESS if self.kube.node_runtime is not None else _webhook_host()
+            self.webhook = self.webhook or WebhookReceiver(host).start()
+            self.say(
+                "helm install kube-prometheus-stack (prometheus-operator, Prometheus, "
+                "Alertmanager, kube-state-metrics)"
+            )
+            kps.install(self.kube, self.webhook.url, say=self.say)
+            self.observability = kps.forward(self.kube, self.work_dir)
+            prometheus = self.prometheus = self.observability.prometheus
+            self.say(
+                f"Prometheus at {self.observability.prometheus_forward.url}, Alertmanager at "
+                f"{self.observability.alertmanager_url}"
+            )
+            prometheus.wait_for(
+                'up{job="credit-api"} == 1',
+                lambda result: len(result) == API_REPLICAS,
+                timeout=180,
+            )
+            self.refresh_rules()
+            return prometheus
+        return self.prometheus
+
+    def refresh_rules(self) -> None:
+        """Until Prometheus has loaded every PrometheusRule of the app namespace (the operator
+        renders them into its rule files; the config reloader tells Prometheus)."""
+        assert self.prometheus is not None
+        prometheus = self.prometheus
+        wanted = {
+            group["name"]
+            for rule in json.loads(
+                self.kube.kubectl(
+                    "get", "prometheusrules", "-n", APP_NAMESPACE, "-o", "json"
+                ).stdout
+            )["items"]
+            for group in rule["spec"]["groups"]
+        }
+
+        def loaded() -> bool:
+            return wanted <= {group["name"] for group in prometheus.rule_groups()}
+
+        deadline = time.monotonic() + RULES_TIMEOUT
+        while not loaded():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Prometheus did not load the rule groups {sorted(wanted)}")
+            time.sleep(2)
 
     def apply_monitor(self, overrides: Mapping[str, Any] = TEST_SIZED_SPEC) -> dict[str, Any]:
         cluster.apply(self.kube, cluster.example_monitor(overrides), APP_NAMESPACE)
@@ -282,18 +378,55 @@ class PodStack(ClusterSteps):
 
     # --- the pods, reached through port-forwards -----------------------------------------
 
-    def start_api(self) -> PodApi:
+    def start_api(self) -> ServiceApi:
         if self.api is None:
-            pod, port = self._rolled_out(APP_NAMESPACE, API_DEPLOYMENT, API_PODS, "http")
-            forward = PortForward(self.kube, APP_NAMESPACE, pod, port, self.work_dir).start()
+            self._rolled_out(APP_NAMESPACE, API_DEPLOYMENT, API_PODS, "http")
+            service = cluster.get(self.kube, "service", API_SERVICE, APP_NAMESPACE)
+            assert service is not None
+            port = service["spec"]["ports"][0]["port"]
+            if self.kube.node_runtime is not None:
+                api = ServiceApi(f"http://{service['spec']['clusterIP']}:{port}")
+            else:
+                forward = PortForward(
+                    self.kube, APP_NAMESPACE, f"service/{API_SERVICE}", port, self.work_dir
+                ).start()
+                api = ServiceApi(forward.url, forward)
             try:
-                _wait_http_ok(f"{forward.url}/readyz", timeout=60)
+                _wait_http_ok(f"{api.url}/readyz", timeout=60)
             except TimeoutError:
-                forward.stop()
+                api.stop()
                 raise
-            self.api = PodApi(forward)
-            self.say(f"credit API pod {pod} at {self.api.url}")
+            self.api = api
+            self.say(f"credit API Service at {self.api.url}")
         return self.api
+
+    def prediction_log_counts(self) -> PredictionLogCounts:
+        """The prediction logs of every API pod, added up (each pod's /metrics, read through
+        the API server's proxy to the pod)."""
+        pods = json.loads(
+            self.kube.kubectl(
+                "get", "pods", "-n", APP_NAMESPACE, "-l", API_PODS, "-o", "json"
+            ).stdout
+        )
+        total = PredictionLogCounts(0.0, 0.0, 0.0)
+        for name in ready_pods(pods):
+            metrics = self.kube.kubectl(
+                "get", "--raw", f"/api/v1/namespaces/{APP_NAMESPACE}/pods/{name}:8000/proxy/metrics"
+            ).stdout
+            counts = prediction_log_counts_from(metrics)
+            total = PredictionLogCounts(
+                total.written + counts.written,
+                total.dropped + counts.dropped,
+                total.queued + counts.queued,
+            )
+        return total
+
+    def wait_prediction_log_flushed(self, expected: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while (counts := self.prediction_log_counts()).written < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API pods wrote {counts.written} of {expected} records")
+            time.sleep(0.5)
 
     def start_operator(self) -> PodOperator:
         if self.operator is None:
@@ -436,13 +569,14 @@ class PodStack(ClusterSteps):
         self._delete_kept_data(wait=False)
 
     def stop(self) -> None:
-        """Stop the local servers and the port-forwards; what runs in the cluster stays."""
-        for server in (self.prometheus, self.alertmanager, self.operator, self.api):
-            if server is not None:
-                server.stop()
+        """Stop the port-forwards and the webhook receiver; what runs in the cluster stays."""
+        for forward in (self.observability, self.operator, self.api):
+            if forward is not None:
+                forward.stop()
         if self.webhook is not None:
             self.webhook.stop()
-        self.prometheus = self.alertmanager = self.operator = self.api = self.webhook = None
+        self.observability = self.operator = self.api = self.webhook = None
+        self.prometheus = None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -550,6 +684,17 @@ def _reports_claim() -> dict[str, Any]:
         "metadata": {"name": REPORTS_CLAIM},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
+
+
+def _webhook_host() -> str:
+    host = os.environ.get(WEBHOOK_HOST_ENV, "").strip()
+    if not host:
+        raise RuntimeError(
+            f"set {WEBHOOK_HOST_ENV} to an address of this machine the cluster's pods reach "
+            "(kind: the gateway of the `kind` Docker network, e.g. 172.18.0.1); "
+            "kube-prometheus-stack's Alertmanager sends the alerts there"
+        )
+    return host
 
 
 def _wait_http_ok(url: str, timeout: float) -> None:

@@ -1,7 +1,7 @@
-"""`kubectl port-forward` to one pod, on 127.0.0.1, for as long as a `with` block runs.
+"""`kubectl port-forward` to a pod or a Service, on 127.0.0.1, while a `with` block runs.
 
-On a real cluster the API and the operator run in pods; the local Prometheus, the traffic and
-the tests reach them through port-forwards, as a person would with kubectl.
+On a cluster with nodes the API, the operator and kube-prometheus-stack run in pods; the
+traffic and the tests reach them through port-forwards, as a person would with kubectl.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ def port_forward_command(
     kubeconfig: Path,
     *,
     namespace: str,
-    pod: str,
+    target: str,
     local_port: int,
     remote_port: int,
 ) -> list[str]:
-    """The kubectl command line that forwards 127.0.0.1:`local_port` to the pod's port."""
+    """The kubectl command line that forwards 127.0.0.1:`local_port` to the target's port.
+
+    `target`: a pod's name, or `kind/name` (`service/x`: kubectl picks one of its pods)."""
     return [
         str(kubectl),
         f"--kubeconfig={kubeconfig}",
@@ -32,7 +34,7 @@ def port_forward_command(
         f"--namespace={namespace}",
         # loopback only, IPv4 only: what the scrape configs and the tests dial
         "--address=127.0.0.1",
-        f"pod/{pod}",
+        target if "/" in target else f"pod/{target}",
         f"{local_port}:{remote_port}",
     ]
 
@@ -47,8 +49,8 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
 
 
 class PortForward:
-    """One pod port on 127.0.0.1:`local_port` (a free port unless given, e.g. to keep it when
-    the pod behind it is replaced). `start` returns once the local port answers."""
+    """One pod's (or a Service's) port on 127.0.0.1:`local_port` (a free port unless given,
+    e.g. to keep it when the pod behind it is replaced). `start` returns once it answers."""
 
     def __init__(
         self,
@@ -67,16 +69,16 @@ class PortForward:
             kube.kubectl_path,
             kube.kubeconfig,
             namespace=namespace,
-            pod=pod,
+            target=pod,
             local_port=self.local_port,
             remote_port=remote_port,
         )
-        self.process = ServerProcess(command, log_dir / f"port-forward-{pod}.log")
+        self.process = ServerProcess(command, log_dir / f"port-forward-{pod.replace('/', '-')}.log")
 
     def start(self, timeout: float = 30.0) -> PortForward:
         self.process.start()
         self.process.wait_until(
-            lambda: port_answers(self.local_port), timeout, f"kubectl port-forward pod/{self.pod}"
+            lambda: port_answers(self.local_port), timeout, f"kubectl port-forward {self.pod}"
         )
         return self
 

@@ -35,7 +35,7 @@ from demo.driftrun import (
 from demo.faults import FAULT_FILE_ENV
 from demo.services import CreditApi, Operator
 from localkube.kube import Kube
-from localservers.prometheus import AlertmanagerServer, PrometheusServer
+from localservers.prometheus import AlertmanagerServer, PrometheusApi, PrometheusServer
 from localservers.webhook import WebhookReceiver
 from prediction_store import count_predictions
 
@@ -105,7 +105,9 @@ class ClusterSteps:
         self.work_dir = work_dir
         self.say = say
         self._jobs_run: set[str] = set()
-        self.prometheus: PrometheusServer | None = None
+        self.prometheus: PrometheusApi | None = None
+        # On this machine (the process path): the servers behind `prometheus` and alerting.
+        self.prometheus_server: PrometheusServer | None = None
         self.alertmanager: AlertmanagerServer | None = None
         self.webhook: WebhookReceiver | None = None
 
@@ -133,35 +135,40 @@ class ClusterSteps:
 
     def refresh_rules(self) -> None:
         """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
-        assert self.prometheus is not None
+        assert self.prometheus_server is not None
         write_namespace_rules(self.kube, self.work_dir / "rules.yml")
-        self.prometheus.reload()
+        self.prometheus_server.reload()
 
-    def start_observability(self) -> PrometheusServer:
+    def start_observability(self) -> PrometheusApi:
         """Alertmanager (to a webhook here) and Prometheus with the operator's rules."""
         api, operator = self.start_api(), self.start_operator()
         self.webhook = self.webhook or WebhookReceiver().start()
         if self.alertmanager is None:
             self.alertmanager = AlertmanagerServer(self.webhook.url)
             self.alertmanager.start()
-        if self.prometheus is None:
+        if self.prometheus_server is None:
             rules = cluster.rules_file(self.prometheus_rule(), self.work_dir / "rules.yml")
-            self.prometheus = PrometheusServer(
+            self.prometheus_server = PrometheusServer(
                 scrape_configs(api.port, operator.metrics_port),
                 [rules],
                 alertmanager_url=self.alertmanager.url,
             )
-            self.prometheus.start()
+            self.prometheus_server.start()
+            self.prometheus = self.prometheus_server
             self.say(
-                f"Prometheus at {self.prometheus.url}, Alertmanager at {self.alertmanager.url}"
+                f"Prometheus at {self.prometheus_server.url}, "
+                f"Alertmanager at {self.alertmanager.url}"
             )
-        return self.prometheus
+        return self.prometheus_server
 
     def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]:
         api = self.start_api()
         batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
         self.say(f"sending {count} {'drifted' if drifted else 'normal'} applications")
         return traffic.send(api.url, batch)
+
+    def prediction_log_counts(self) -> PredictionLogCounts:
+        return prediction_log_counts(self.start_api().url)
 
     def wait_prediction_log_flushed(self, expected: int, timeout: float = 30) -> None:
         """Until the API's writer has written `expected` records (its own counter says so)."""
@@ -370,12 +377,13 @@ class LocalStack(ClusterSteps):
         cluster.uninstall_chart(self.kube, "monitoring", MONITORING_NAMESPACE)
 
     def stop(self) -> None:
-        for server in (self.prometheus, self.alertmanager, self.operator, self.api):
+        for server in (self.prometheus_server, self.alertmanager, self.operator, self.api):
             if server is not None:
                 server.stop()
         if self.webhook is not None:
             self.webhook.stop()
-        self.prometheus = self.alertmanager = self.operator = self.api = self.webhook = None
+        self.prometheus_server = self.alertmanager = self.operator = self.api = None
+        self.prometheus = self.webhook = None
 
 
 def scrape_configs(api_port: int, operator_port: int) -> list[dict[str, Any]]:
@@ -421,7 +429,11 @@ class PredictionLogCounts:
 
 
 def prediction_log_counts(api_url: str) -> PredictionLogCounts:
-    metrics = httpx.get(f"{api_url}/metrics").text
+    return prediction_log_counts_from(httpx.get(f"{api_url}/metrics").text)
+
+
+def prediction_log_counts_from(metrics: str) -> PredictionLogCounts:
+    """The counts in one API process's /metrics exposition."""
     return PredictionLogCounts(
         written=_counter(metrics, "credit_api_prediction_log_written_total"),
         dropped=_counter(metrics, "credit_api_prediction_log_dropped_total"),

@@ -1,8 +1,9 @@
 """What the end-to-end tests drive, on either path, and which path a cluster gets.
 
-`Stack` is the surface the tests use. `LocalStack` (demo.stack) runs the API, the operator and
-the drift job as processes next to a local control plane, which has no kubelet; `PodStack`
-(demo.podstack) lets a real cluster's pods run them. The tests are the same for both.
+`Stack` is the surface the tests use. `PodStack` (demo.podstack) lets the cluster's pods run
+the API, the operator and the drift jobs (the local node, kind); `LocalStack` (demo.stack) runs
+them as processes next to a control plane without nodes (`make demo`'s fast path). The tests
+are the same for both.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from demo.podstack import FaultInjectionUnavailableError, Images, PodStack, images_from_env
-from demo.stack import DriftRun, LocalStack
+from demo.stack import DriftRun, LocalStack, PredictionLogCounts
 from localkube.kube import Kube
-from localservers.prometheus import PrometheusServer
+from localservers.prometheus import PrometheusApi
 from localservers.webhook import WebhookReceiver
 
 __all__ = [
@@ -53,7 +54,7 @@ class Stack(Protocol):
     def operator(self) -> OperatorEndpoint | None: ...
 
     @property
-    def prometheus(self) -> PrometheusServer | None: ...
+    def prometheus(self) -> PrometheusApi | None: ...
 
     @property
     def webhook(self) -> WebhookReceiver | None: ...
@@ -72,9 +73,12 @@ class Stack(Protocol):
 
     def prometheus_rule(self) -> dict[str, Any]: ...
 
-    def start_observability(self) -> PrometheusServer: ...
+    def start_observability(self) -> PrometheusApi: ...
 
     def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]: ...
+
+    def prediction_log_counts(self) -> PredictionLogCounts:
+        """Records written, dropped and queued by every API process, added up."""
 
     def wait_prediction_log_flushed(self, expected: int, timeout: float = ...) -> None: ...
 
@@ -109,12 +113,14 @@ def stack_for(
     local_store_restart: Callable[[float], None] | None = None,
     images: Callable[[], Images] = images_from_env,
 ) -> Stack:
-    """The end-to-end scenario's stack: processes on a local control plane, pods elsewhere.
+    """The end-to-end scenario's stack: pods where the cluster runs them (the local node, kind),
+    processes beside a control plane without nodes.
 
-    The local path's PostgreSQL database and podman-built drift image are only asked for
-    there; a real cluster gets the prebuilt images it was loaded with (`images`).
+    The process path's PostgreSQL database and podman-built drift image are only asked for
+    there; the pod path gets its images from `images` (built and imported into the local node,
+    or loaded into kind beforehand).
     """
-    if kube.local:
+    if not kube.runs_pods:
         return LocalStack(
             kube,
             work_dir,
