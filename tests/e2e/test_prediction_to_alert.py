@@ -37,6 +37,7 @@ from demo.stacks import FaultInjectionUnavailableError, Stack, stack_for
 from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
+from modelmonitor.naming import dashboard_name
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,7 +148,7 @@ def test_normal_traffic_shows_no_drift_and_fires_no_drift_alert(stack: Stack) ->
 
 def test_every_dashboard_query_runs_and_traffic_panels_have_data(stack: Stack) -> None:
     assert stack.prometheus is not None
-    configmap = cluster.get(stack.kube, "configmap", f"{MONITOR}-dashboard", APP_NAMESPACE)
+    configmap = cluster.get(stack.kube, "configmap", dashboard_name(MONITOR), APP_NAMESPACE)
     assert configmap is not None
     dashboard = json.loads(next(iter(configmap["data"].values())))
     expressions = [

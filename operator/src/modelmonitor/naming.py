@@ -16,6 +16,10 @@ PART_OF = "model-monitoring"
 DNS_LABEL_MAX = 63
 CRONJOB_NAME_MAX = 52
 _HASH_LENGTH = 8
+# `app.kubernetes.io/component` of each kind of child.
+DRIFT_JOB_COMPONENT = "drift-job"
+ALERTING_COMPONENT = "alerting"
+DASHBOARD_COMPONENT = "dashboard"
 
 
 def child_name(monitor: str, suffix: str, limit: int = DNS_LABEL_MAX) -> str:
@@ -27,6 +31,21 @@ def child_name(monitor: str, suffix: str, limit: int = DNS_LABEL_MAX) -> str:
     keep = limit - len(suffix) - len(digest) - 2
     head = monitor[:keep].rstrip("-.")
     return f"{head}-{digest}-{suffix}"
+
+
+def drift_job_name(monitor: str) -> str:
+    """The drift CronJob, and its ServiceAccount, Role and RoleBinding."""
+    return child_name(monitor, "drift", CRONJOB_NAME_MAX)
+
+
+def rules_name(monitor: str) -> str:
+    """The PrometheusRule."""
+    return child_name(monitor, "rules")
+
+
+def dashboard_name(monitor: str) -> str:
+    """The Grafana dashboard ConfigMap (and its JSON file's name in it)."""
+    return child_name(monitor, "dashboard")
 
 
 def label_value(text: str) -> str:

@@ -21,7 +21,7 @@ from drift_job.cli import main
 from drift_job.kube import FIELD_MANAGER, StatusWriteError, write_status
 from drift_job.status import Outcome
 from localkube.kube import Kube
-from modelmonitor.render.cronjob import drift_job_name
+from modelmonitor.naming import drift_job_name
 from modelmonitor.render.rbac import render_role, render_role_binding, render_service_account
 from modelmonitor.spec import parse_monitor
 
@@ -63,7 +63,7 @@ def monitors(kube: Kube, kube_namespace: str) -> Callable[[str], Path]:
             render_role(monitor),
             render_role_binding(monitor),
         )
-        return kube.service_account_kubeconfig(kube_namespace, drift_job_name(monitor))
+        return kube.service_account_kubeconfig(kube_namespace, drift_job_name(monitor.name))
 
     return create
 

@@ -14,14 +14,35 @@ FORBIDDEN_IN_RENDER = ("kopf", "kubernetes", "lightkube", "aiohttp", "httpx", "m
 NEVER_IN_OPERATOR = ("evidently", "pandas", "drift_job", "sklearn")
 
 
+# One module per kind of child; the others are what the kinds share.
+RENDER_KINDS = {"cronjob", "rbac", "prometheusrule", "dashboard"}
+RENDER_SHARED = {"common", "promql", "slo"}
+
+
 def _imports(path: Path) -> set[str]:
+    """Every module `path` imports; `from a import b` counts as both `a` and `a.b`."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _render_modules() -> dict[str, set[str]]:
+    """render/'s modules by short name, each with the render/ modules it imports."""
+    modules = {path.stem: _imports(path) for path in (PACKAGE / "render").glob("*.py")}
+    prefix = "modelmonitor.render."
+    return {
+        name: {
+            imported.removeprefix(prefix).split(".")[0]
+            for imported in found
+            if imported.startswith(prefix)
+        }
+        for name, found in modules.items()
+    }
 
 
 def test_render_and_selection_import_no_kopf_or_kubernetes_client() -> None:
@@ -30,6 +51,17 @@ def test_render_and_selection_import_no_kopf_or_kubernetes_client() -> None:
     for module in modules:
         for name in _imports(module):
             assert not name.startswith(FORBIDDEN_IN_RENDER), f"{module.name} imports {name}"
+
+
+def test_renderers_of_different_kinds_do_not_import_each_other() -> None:
+    graph = _render_modules()
+    assert set(graph) == RENDER_KINDS | RENDER_SHARED | {"__init__"}, "a new render module?"
+    for kind in RENDER_KINDS:
+        assert graph[kind] <= RENDER_SHARED, (
+            f"render/{kind}.py imports {graph[kind] - RENDER_SHARED}"
+        )
+    for shared in RENDER_SHARED:
+        assert not graph[shared] & RENDER_KINDS, f"render/{shared}.py imports a kind's renderer"
 
 
 def test_operator_process_does_not_load_evidently_or_pandas() -> None:

@@ -45,6 +45,7 @@ from localkube.images import podman_image_archive
 from localkube.kube import Kube
 from localservers.prometheus import PrometheusApi
 from localservers.webhook import WebhookReceiver
+from modelmonitor.naming import drift_job_name
 
 IMAGES_ENV = "E2E_IMAGES"
 # Where kube-prometheus-stack's Alertmanager (in a pod) reaches the webhook receiver here: on
@@ -498,7 +499,7 @@ class PodStack(ClusterSteps):
         Failed, then reads the exit code from the terminated state of its newest pod, and that
         pod's log.
         """
-        cronjob = f"{monitor}-drift"
+        cronjob = drift_job_name(monitor)
         if scheduled:
             job = self._wait_scheduled_job(cronjob, since=utc_timestamp(time.time()))
         else:

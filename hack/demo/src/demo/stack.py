@@ -37,6 +37,7 @@ from demo.services import CreditApi, Operator
 from localkube.kube import Kube
 from localservers.prometheus import AlertmanagerServer, PrometheusApi, PrometheusServer
 from localservers.webhook import WebhookReceiver
+from modelmonitor.naming import drift_job_name, rules_name
 from prediction_store import count_predictions
 
 APP_NAMESPACE = "credit"
@@ -131,7 +132,7 @@ class ClusterSteps:
         return cluster.get(self.kube, "modelmonitor", name, APP_NAMESPACE)
 
     def prometheus_rule(self) -> dict[str, Any]:
-        return cluster.wait_for(self.kube, "prometheusrule", f"{MONITOR}-rules", APP_NAMESPACE)
+        return cluster.wait_for(self.kube, "prometheusrule", rules_name(MONITOR), APP_NAMESPACE)
 
     def refresh_rules(self) -> None:
         """Load the rule groups of every PrometheusRule in the app namespace into Prometheus."""
@@ -307,7 +308,7 @@ class LocalStack(ClusterSteps):
         run: without a kubelet it would stay active forever, and the CronJob's Forbid policy
         would never schedule the next.
         """
-        cronjob = f"{monitor}-drift"
+        cronjob = drift_job_name(monitor)
         if scheduled:
             self.say(f"waiting for the CronJob controller to create the next Job of {cronjob}")
             job = self._wait_scheduled_job(cronjob)

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelmonitor.naming import CRONJOB_NAME_MAX, child_name
+from modelmonitor.naming import DRIFT_JOB_COMPONENT, drift_job_name
 from modelmonitor.render.common import metadata
 from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import DriftSpec, Monitor
 
-COMPONENT = "drift-job"
 REPORT_DIR = "/reports"
 # The image's non-root user (distroless convention); fsGroup lets it write to the report volume.
 RUN_AS_USER = 65532
 # A run that cannot start within this many seconds of its slot is skipped, not queued.
 MAX_STARTING_DEADLINE_SECONDS = 300
-
-
-def drift_job_name(monitor: Monitor) -> str:
-    """Shared by the CronJob and its ServiceAccount, Role and RoleBinding."""
-    return child_name(monitor.name, "drift", CRONJOB_NAME_MAX)
 
 
 def drift_job_args(monitor: Monitor) -> list[str]:
@@ -115,7 +109,7 @@ def _volumes(monitor: Monitor) -> list[dict[str, Any]]:
 
 def render_cronjob(monitor: Monitor, settings: Settings) -> dict[str, Any]:
     drift = monitor.spec.drift
-    name = drift_job_name(monitor)
+    name = drift_job_name(monitor.name)
     pod_spec = {
         "serviceAccountName": name,
         "restartPolicy": "Never",
@@ -129,11 +123,11 @@ def render_cronjob(monitor: Monitor, settings: Settings) -> dict[str, Any]:
         "containers": [_container(monitor, settings)],
         "volumes": _volumes(monitor),
     }
-    job_labels = metadata(monitor, name, COMPONENT)["labels"]
+    job_labels = metadata(monitor, name, DRIFT_JOB_COMPONENT)["labels"]
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(monitor, name, COMPONENT),
+        "metadata": metadata(monitor, name, DRIFT_JOB_COMPONENT),
         "spec": {
             "schedule": drift.schedule,
             "suspend": drift.suspend,

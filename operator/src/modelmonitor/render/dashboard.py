@@ -18,23 +18,17 @@ from grafana_foundation_sdk.models import dashboard as gm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from modelmonitor.durations import parse_duration
-from modelmonitor.naming import DNS_LABEL_MAX, child_name
+from modelmonitor.naming import DASHBOARD_COMPONENT, dashboard_name
+from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
-from modelmonitor.render.prometheusrule import NON_USER_ROUTES, scaled_window
-from modelmonitor.render.promql import matchers, number
+from modelmonitor.render.promql import Matcher, Selector, number
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
 
-COMPONENT = "dashboard"
 DATASOURCE = gm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE = "$__rate_interval"
-SERVER_ERRORS = 'status=~"5.."'
 # Grafana dashboard uids are at most 40 characters.
 UID_LENGTH = 40
-
-
-def dashboard_name(monitor: Monitor) -> str:
-    return child_name(monitor.name, "dashboard", DNS_LABEL_MAX)
 
 
 def dashboard_uid(monitor: Monitor) -> str:
@@ -63,41 +57,34 @@ class _Queries:
     """The PromQL behind each panel."""
 
     def __init__(self, monitor: Monitor) -> None:
-        spec = monitor.spec
-        self.prefix = spec.target.metrics_prefix
-        app = {"job": spec.target.service, "namespace": monitor.namespace}
-        self.app = matchers(app, NON_USER_ROUTES)
-        self.app_all = matchers(app)
-        self.model = matchers(app, f"model={json.dumps(spec.model.name)}")
-        own = {"monitor": monitor.name, "monitor_namespace": monitor.namespace}
-        self.own = matchers(own)
-        self.slo = matchers({**own, "model": spec.model.name})
+        self.metrics = slo.app_metrics(monitor)
+        self.traffic = slo.user_traffic(monitor)
+        self.app_all = slo.app_selector(monitor)
+        self.model = self.app_all.with_(Matcher("model", monitor.spec.model.name))
+        self.own = slo.own_selector(monitor)
 
-    def requests(self, extra: str = "") -> str:
-        selector = self.app if not extra else self.app[:-1] + "," + extra + "}"
-        return f"rate({self.prefix}_requests_total{selector}[{RATE}])"
+    def requests(self, *extra: Matcher) -> str:
+        return f"rate({self.metrics.requests}{self.traffic.with_(*extra)}[{RATE}])"
 
     def latency_quantile(self, quantile: float) -> str:
-        buckets = f"{self.prefix}_request_duration_seconds_bucket{self.app}"
+        buckets = f"{self.metrics.request_duration}_bucket{self.traffic}"
         return f"histogram_quantile({quantile}, sum by (le) (rate({buckets}[{RATE}])))"
+
+    def predictions(self, selector: Selector) -> str:
+        return f"rate({self.metrics.predictions}{selector}[{RATE}])"
 
 
 def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
-    slo = monitor.spec.slo
-    predictions = f"{q.prefix}_predictions_total{q.model}"
-    # The page alert's long window: how fast the budget burns right now.
-    burn_window = scaled_window(3_600, parse_duration(slo.window))
+    slo_window = monitor.spec.slo.window
+    burn_window = slo.current_burn_window(parse_duration(slo_window))
     budget_burn = [
         _query(
-            f"modelmonitor:slo_errors:ratio_rate{burn_window}"
-            f'{q.slo[:-1]},slo="{name}"}} / {number(1 - target / 100)}',
-            name,
+            f"{slo.error_ratio_rate(burn_window)}{slo.sli_selector(monitor, objective)}"
+            f" / {number(objective.budget)}",
+            objective.name,
             ref,
         )
-        for ref, name, target in (
-            ("A", "availability", slo.availability.target),
-            ("B", "latency", slo.latency.target),
-        )
+        for ref, objective in zip(("A", "B"), slo.objectives(monitor), strict=True)
     ]
     return [
         gd.Row("Service"),
@@ -106,7 +93,8 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             "Error ratio (5xx)",
             "percentunit",
             _query(
-                f"(sum({q.requests(SERVER_ERRORS)}) or vector(0)) / sum({q.requests()})", "errors"
+                f"(sum({q.requests(slo.SERVER_ERRORS)}) or vector(0)) / sum({q.requests()})",
+                "errors",
             ),
         ),
         _series(
@@ -121,8 +109,7 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             "Records dropped by the prediction log",
             "ops",
             _query(
-                f"sum by (reason) (rate({q.prefix}_prediction_log_dropped_total{q.app_all}"
-                f"[{RATE}]))",
+                f"sum by (reason) (rate({q.metrics.records_dropped}{q.app_all}[{RATE}]))",
                 "{{reason}}",
             ),
         ),
@@ -130,24 +117,22 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             "Prediction log: records waiting for the store",
             "short",
             _query(
-                f"sum by (instance) ({q.prefix}_prediction_log_queue_depth{q.app_all})",
+                f"sum by (instance) ({q.metrics.queue_depth}{q.app_all})",
                 "{{instance}}",
             ),
         ),
         _series(
             "Prediction store up (1) or unavailable (0)",
             "none",
-            _query(
-                f"min by (instance) ({q.prefix}_prediction_store_up{q.app_all})", "{{instance}}"
-            ),
+            _query(f"min by (instance) ({q.metrics.store_up}{q.app_all})", "{{instance}}"),
         )
         .min(0)
         .max(1),
-        gd.Row(f"SLOs ({slo.window})"),
+        gd.Row(f"SLOs ({slo_window})"),
         _series(
             "Error budget left",
             "percentunit",
-            _query(f"modelmonitor:slo_error_budget_remaining:ratio{q.slo}", "{{slo}}"),
+            _query(f"{slo.BUDGET_REMAINING}{slo.sli_selector(monitor)}", "{{slo}}"),
         )
         .min(-1)
         .max(1),
@@ -156,14 +141,14 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
         _series(
             "Decisions",
             "ops",
-            _query(f"sum by (decision) (rate({predictions}[{RATE}]))", "{{decision}}"),
+            _query(f"sum by (decision) ({q.predictions(q.model)})", "{{decision}}"),
         ),
         _series(
             "Share of bad-credit decisions",
             "percentunit",
             _query(
-                f'sum(rate({q.prefix}_predictions_total{q.model[:-1]},decision="bad"}}[{RATE}]))'
-                f" / sum(rate({predictions}[{RATE}]))",
+                f"sum({q.predictions(q.model.with_(Matcher('decision', 'bad')))})"
+                f" / sum({q.predictions(q.model)})",
                 "bad share",
             ),
         )
@@ -176,7 +161,7 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
         .span(12)
         .with_target(
             _query(
-                f"sum by (le) (increase({q.prefix}_prediction_score_bucket{q.model}[{RATE}]))",
+                f"sum by (le) (increase({q.metrics.prediction_score}_bucket{q.model}[{RATE}]))",
                 "{{le}}",
             ).format(PromQueryFormat.HEATMAP)
         ),
@@ -240,10 +225,12 @@ def render_dashboard(monitor: Monitor, settings: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(monitor, dashboard_name(monitor), COMPONENT, settings.dashboard_label),
+        "metadata": metadata(
+            monitor, dashboard_name(monitor.name), DASHBOARD_COMPONENT, settings.dashboard_label
+        ),
         # Compact JSON: half the bytes in etcd, in every watch event and in the operator's memory.
         "data": {
-            f"{dashboard_name(monitor)}.json": json.dumps(
+            f"{dashboard_name(monitor.name)}.json": json.dumps(
                 board, sort_keys=True, separators=(",", ":")
             )
         },

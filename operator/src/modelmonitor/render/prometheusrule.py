@@ -1,57 +1,22 @@
 """The PrometheusRule (`<name>-rules`): SLI recording rules and the monitor's alerts.
 
-SLO alerts follow the multi-window, multi-burn-rate recipe of the Google SRE workbook (chapter
-"Alerting on SLOs"): for a 30-day SLO, page when 2% of the budget burns in 1h (14.4x, checked
-over 1h and 5m) or 5% in 6h (6x, 6h and 30m); open a ticket when 10% burns in 1d (3x, 1d and
-2h) or in 3d (1x, 3d and 6h). For another SLO period the windows scale with it (never below one
-minute, so a rate has samples), which lets a test use a one-hour SLO.
+The SLIs, their burn-rate windows and the traffic they count are defined in `render/slo.py`,
+which the dashboard reads too.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from modelmonitor.durations import format_duration, parse_duration
-from modelmonitor.naming import DNS_LABEL_MAX, child_name
+from modelmonitor.naming import ALERTING_COMPONENT, drift_job_name, rules_name
+from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
-from modelmonitor.render.cronjob import drift_job_name
-from modelmonitor.render.promql import matchers, number, rate, sum_rate
+from modelmonitor.render.promql import Matcher, Selector, number, rate, sum_rate
 from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
-
-COMPONENT = "alerting"
-REFERENCE_PERIOD_SECONDS = 30 * 86_400
-MIN_WINDOW_SECONDS = 60
-# Probes and scrapes are not user traffic: they would dilute the SLIs.
-NON_USER_ROUTES = 'route!~"/metrics|/healthz|/readyz"'
-SLI_ERRORS = "modelmonitor:slo_errors:ratio_rate"
-
-
-@dataclass(frozen=True)
-class BurnRateAlert:
-    """Fire when both windows burn faster than `factor` times the sustainable rate."""
-
-    long_window: int
-    short_window: int
-    factor: float
-
-
-# (long, short, factor) for a 30-day period; severity `critical` pages, `warning` is a ticket.
-PAGE = (BurnRateAlert(3_600, 300, 14.4), BurnRateAlert(21_600, 1_800, 6.0))
-TICKET = (BurnRateAlert(86_400, 7_200, 3.0), BurnRateAlert(259_200, 21_600, 1.0))
-
-
-def rules_name(monitor: Monitor) -> str:
-    return child_name(monitor.name, "rules", DNS_LABEL_MAX)
-
-
-def scaled_window(seconds: int, period_seconds: int) -> str:
-    scaled = seconds * period_seconds / REFERENCE_PERIOD_SECONDS
-    minutes = max(MIN_WINDOW_SECONDS, round(scaled / 60) * 60)
-    return format_duration(int(minutes))
 
 
 @dataclass(frozen=True)
@@ -61,64 +26,43 @@ class _Context:
     monitor: Monitor
 
     @property
-    def prefix(self) -> str:
-        return self.monitor.spec.target.metrics_prefix
+    def metrics(self) -> slo.AppMetrics:
+        return slo.app_metrics(self.monitor)
 
     @property
-    def app(self) -> str:
-        """The monitored service's series (job = Service name, as the ServiceMonitor scrapes it)."""
-        return self.app_with()
-
-    def app_with(self, *extra: str) -> str:
-        return matchers(
-            {"job": self.monitor.spec.target.service, "namespace": self.monitor.namespace}, *extra
-        )
+    def app(self) -> Selector:
+        return slo.app_selector(self.monitor)
 
     @property
-    def model_matchers(self) -> tuple[str, ...]:
+    def model_matchers(self) -> tuple[Matcher, ...]:
         model = self.monitor.spec.model
-        found = [f"model={json.dumps(model.name)}"]
+        found = [Matcher("model", model.name)]
         if model.version is not None:
-            found.append(f"version={json.dumps(model.version)}")
+            found.append(Matcher("version", model.version))
         return tuple(found)
 
     @property
-    def series_labels(self) -> dict[str, str]:
-        """Labels of the operator's own metrics and of the recorded SLI series."""
-        return {
-            "monitor": self.monitor.name,
-            "monitor_namespace": self.monitor.namespace,
-            "model": self.monitor.spec.model.name,
-        }
-
-    @property
-    def own(self) -> str:
-        """The operator's metrics about this monitor."""
-        return self.own_with()
-
-    def own_with(self, *extra: str) -> str:
-        return matchers(
-            {"monitor": self.monitor.name, "monitor_namespace": self.monitor.namespace}, *extra
-        )
+    def own(self) -> Selector:
+        return slo.own_selector(self.monitor)
 
     @property
     def period_seconds(self) -> int:
         return parse_duration(self.monitor.spec.slo.window)
 
     def window(self, seconds: int) -> str:
-        return scaled_window(seconds, self.period_seconds)
+        return slo.scaled_window(seconds, self.period_seconds)
 
 
 def _sli_expressions(ctx: _Context, window: str) -> dict[str, str]:
-    requests = f"{ctx.prefix}_requests_total"
-    duration = f"{ctx.prefix}_request_duration_seconds"
+    metrics = ctx.metrics
+    traffic = slo.user_traffic(ctx.monitor)
     latency = ctx.monitor.spec.slo.latency
     # prometheus-client writes bucket bounds as Python floats: 0.3 -> "0.3", 1 -> "1.0".
-    bucket = f'le="{float(latency.threshold_seconds)!r}"'
-    all_requests = sum_rate(requests, ctx.app_with(NON_USER_ROUTES), window)
-    failed = sum_rate(requests, ctx.app_with(NON_USER_ROUTES, 'status=~"5.."'), window)
-    fast = sum_rate(f"{duration}_bucket", ctx.app_with(NON_USER_ROUTES, bucket), window)
-    timed = sum_rate(f"{duration}_count", ctx.app_with(NON_USER_ROUTES), window)
+    bucket = Matcher("le", repr(float(latency.threshold_seconds)))
+    all_requests = sum_rate(metrics.requests, traffic, window)
+    failed = sum_rate(metrics.requests, traffic.with_(slo.SERVER_ERRORS), window)
+    fast = sum_rate(f"{metrics.request_duration}_bucket", traffic.with_(bucket), window)
+    timed = sum_rate(f"{metrics.request_duration}_count", traffic, window)
     return {
         # No 5xx yet means no 5xx series at all: `or vector(0)` makes that a ratio of 0, so the
         # SLI, the budget and the burn rate exist from the first request, not the first error.
@@ -127,47 +71,37 @@ def _sli_expressions(ctx: _Context, window: str) -> dict[str, str]:
     }
 
 
-def _burn_windows(ctx: _Context) -> list[str]:
-    seconds: set[int] = set()
-    for alert in (*PAGE, *TICKET):
-        seconds.update((alert.long_window, alert.short_window))
-    windows = {ctx.window(value): parse_duration(ctx.window(value)) for value in seconds}
-    return sorted(windows, key=windows.__getitem__)
-
-
 def _recording_rules(ctx: _Context) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    windows = _burn_windows(ctx)
+    windows = slo.burn_windows(ctx.period_seconds)
+    labels = slo.series_labels(ctx.monitor)
     for window in windows:
-        for slo, expr in _sli_expressions(ctx, window).items():
+        expressions = _sli_expressions(ctx, window)
+        for objective in slo.objectives(ctx.monitor):
             rules.append(
                 {
-                    "record": f"{SLI_ERRORS}{window}",
-                    "expr": expr,
-                    "labels": {**ctx.series_labels, "slo": slo},
+                    "record": slo.error_ratio_rate(window),
+                    "expr": expressions[objective.name],
+                    "labels": {**labels, "slo": objective.name},
                 }
             )
-    slo_spec = ctx.monitor.spec.slo
-    targets = {"availability": slo_spec.availability.target, "latency": slo_spec.latency.target}
-    for slo, target in targets.items():
-        labels = {**ctx.series_labels, "slo": slo}
-        shortest = f"{SLI_ERRORS}{windows[0]}{matchers(labels)}"
+    for objective in slo.objectives(ctx.monitor):
+        selector = slo.sli_selector(ctx.monitor, objective)
+        objective_labels = {**labels, "slo": objective.name}
+        shortest = f"{slo.error_ratio_rate(windows[0])}{selector}"
         rules.append(
             {
                 # Error ratio over the whole SLO period, from the shortest window's samples.
-                "record": "modelmonitor:slo_errors:ratio_period",
-                "expr": f"avg_over_time({shortest}[{slo_spec.window}])",
-                "labels": labels,
+                "record": slo.ERROR_RATIO_PERIOD,
+                "expr": f"avg_over_time({shortest}[{ctx.monitor.spec.slo.window}])",
+                "labels": objective_labels,
             }
         )
         rules.append(
             {
-                "record": "modelmonitor:slo_error_budget_remaining:ratio",
-                "expr": (
-                    f"1 - modelmonitor:slo_errors:ratio_period{matchers(labels)}"
-                    f" / {number(1 - target / 100)}"
-                ),
-                "labels": labels,
+                "record": slo.BUDGET_REMAINING,
+                "expr": f"1 - {slo.ERROR_RATIO_PERIOD}{selector} / {number(objective.budget)}",
+                "labels": objective_labels,
             }
         )
     return rules
@@ -211,36 +145,34 @@ class _Alerts:
 
 
 def _availability_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
-    slo = ctx.monitor.spec.slo
+    spec = ctx.monitor.spec
     found = []
-    for slo_name, target in (
-        ("availability", slo.availability.target),
-        ("latency", slo.latency.target),
-    ):
-        budget = 1 - target / 100
-        selector = matchers({**ctx.series_labels, "slo": slo_name})
-        for severity, speed, pairs in (("critical", "Fast", PAGE), ("warning", "Slow", TICKET)):
+    for objective in slo.objectives(ctx.monitor):
+        selector = slo.sli_selector(ctx.monitor, objective)
+        for severity, speed, pairs in (
+            ("critical", "Fast", slo.PAGE),
+            ("warning", "Slow", slo.TICKET),
+        ):
             clauses = []
             for pair in pairs:
-                threshold = f"({number(pair.factor)} * {number(budget)})"
+                threshold = f"({number(pair.factor)} * {number(objective.budget)})"
                 long_w, short_w = ctx.window(pair.long_window), ctx.window(pair.short_window)
                 clauses.append(
-                    f"(\n  {SLI_ERRORS}{long_w}{selector} > {threshold}\nand\n"
-                    f"  {SLI_ERRORS}{short_w}{selector} > {threshold}\n)"
+                    f"(\n  {slo.error_ratio_rate(long_w)}{selector} > {threshold}\nand\n"
+                    f"  {slo.error_ratio_rate(short_w)}{selector} > {threshold}\n)"
                 )
-            title = slo_name.capitalize()
+            name = objective.name
             found.append(
                 alerts.alert(
-                    f"Model{title}BudgetBurn{speed}",
+                    f"Model{name.capitalize()}BudgetBurn{speed}",
                     "\nor\n".join(clauses),
                     severity,
-                    f"{ctx.monitor.spec.model.name}: {slo_name} error budget burning"
-                    f" {speed.lower()}",
-                    f"The {slo_name} SLO ({number(target)}% over {slo.window}) of"
-                    f" {ctx.monitor.spec.target.service} is burning its error budget at"
+                    f"{spec.model.name}: {name} error budget burning {speed.lower()}",
+                    f"The {name} SLO ({number(objective.target)}% over {spec.slo.window}) of"
+                    f" {spec.target.service} is burning its error budget at"
                     " {{ $value | humanizePercentage }} errors; at this rate the budget runs"
                     " out before the period ends.",
-                    extra_labels={"slo": slo_name},
+                    extra_labels={"slo": name},
                 )
             )
     return found
@@ -251,9 +183,9 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
     durations = spec.alerts.durations
     service = spec.target.service
     model = spec.model.name
-    predictions = f"{ctx.prefix}_predictions_total"
-    model_selector = ctx.app_with(*ctx.model_matchers)
-    bad_selector = ctx.app_with(*ctx.model_matchers, 'decision="bad"')
+    metrics = ctx.metrics
+    model_selector = ctx.app.with_(*ctx.model_matchers)
+    bad_selector = model_selector.with_(Matcher("decision", "bad"))
     decision_window = spec.alerts.decisions.window
     return [
         alerts.alert(
@@ -275,7 +207,7 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelNotLoaded",
-            f"(max({ctx.prefix}_model_loaded{model_selector}) or vector(0)) < 1",
+            f"(max({metrics.model_loaded}{model_selector}) or vector(0)) < 1",
             "critical",
             f"{service}: model {model} is not loaded",
             f"No instance of {service} reports model {model} as loaded; predictions fail.",
@@ -283,9 +215,9 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelPredictionVolumeCollapsed",
-            f"{sum_rate(predictions, model_selector, '5m')}\n<\n"
+            f"{sum_rate(metrics.predictions, model_selector, '5m')}\n<\n"
             f"{number(spec.alerts.volume.min_ratio)}"
-            f" * {sum_rate(predictions, model_selector, '1h')}",
+            f" * {sum_rate(metrics.predictions, model_selector, '1h')}",
             "warning",
             f"{model}: prediction volume collapsed",
             "Predictions in the last 5 minutes run at {{ $value | humanize }}/s, below"
@@ -294,8 +226,8 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelDecisionRatioShifted",
-            f"abs(\n  {sum_rate(predictions, bad_selector, decision_window)}\n  /\n"
-            f"  {sum_rate(predictions, model_selector, decision_window)}\n"
+            f"abs(\n  {sum_rate(metrics.predictions, bad_selector, decision_window)}\n  /\n"
+            f"  {sum_rate(metrics.predictions, model_selector, decision_window)}\n"
             f"  - {number(spec.alerts.decisions.reference_bad_share)}\n)"
             f" > {number(spec.alerts.decisions.tolerance)}",
             "warning",
@@ -309,7 +241,7 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelPredictionRecordsDropped",
-            f"sum({rate(f'{ctx.prefix}_prediction_log_dropped_total', ctx.app, '5m')}) > 0",
+            f"sum({rate(metrics.records_dropped, ctx.app, '5m')}) > 0",
             "warning",
             f"{service}: prediction records are being dropped",
             "The prediction log drops {{ $value | humanize }} records/s: drift detection sees"
@@ -318,7 +250,7 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelPredictionStoreUnavailable",
-            f"{ctx.prefix}_prediction_store_up{ctx.app} == 0",
+            f"{metrics.store_up}{ctx.app} == 0",
             "warning",
             f"{service}: {{{{ $labels.instance }}}} cannot write to the prediction store",
             "Predictions still succeed, but their records wait in the instance's memory: a"
@@ -334,15 +266,17 @@ def _drift_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
     own = ctx.own
     by = "max by (monitor, monitor_namespace, model)"
     model = spec.model.name
-    job = drift_job_name(ctx.monitor)
-    failed = ctx.own_with('result="Failed"')
-    jobs = matchers({"namespace": ctx.monitor.namespace}, f'job_name=~"{job}-[0-9]+"')
+    job = drift_job_name(ctx.monitor.name)
+    failed = own.with_(Matcher("result", "Failed"))
+    jobs = Selector.of(
+        {"namespace": ctx.monitor.namespace}, Matcher("job_name", f"{job}-[0-9]+", "=~")
+    )
     interval = longest_interval_seconds(spec.drift.schedule)
     stale_after = spec.drift.stale_after or format_duration(2 * interval)
     status_hint = f"kubectl -n {ctx.monitor.namespace} describe modelmonitor {ctx.monitor.name}"
     drifted = (
         '{{ range query "modelmonitor_feature_drift_detected'
-        + own.replace('"', '\\"')
+        + str(own).replace('"', '\\"')
         + ' == 1" }}{{ .Labels.feature }} {{ end }}'
     )
     return [
@@ -401,7 +335,9 @@ def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, An
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": metadata(monitor, rules_name(monitor), COMPONENT, settings.rule_labels),
+        "metadata": metadata(
+            monitor, rules_name(monitor.name), ALERTING_COMPONENT, settings.rule_labels
+        ),
         "spec": {
             "groups": [
                 {"name": f"{group}.sli", "rules": _recording_rules(ctx)},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelmonitor.naming import DRIFT_JOB_COMPONENT, drift_job_name
 from modelmonitor.render.common import metadata
-from modelmonitor.render.cronjob import COMPONENT, drift_job_name
 from modelmonitor.spec import Monitor
 
 API_GROUP = "monitoring.mlops.dev"
@@ -15,7 +15,7 @@ def render_service_account(monitor: Monitor) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": metadata(monitor, drift_job_name(monitor), COMPONENT),
+        "metadata": metadata(monitor, drift_job_name(monitor.name), DRIFT_JOB_COMPONENT),
         # The token is how the job patches the status; nothing else mounts it.
         "automountServiceAccountToken": True,
     }
@@ -25,7 +25,7 @@ def render_role(monitor: Monitor) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": metadata(monitor, drift_job_name(monitor), COMPONENT),
+        "metadata": metadata(monitor, drift_job_name(monitor.name), DRIFT_JOB_COMPONENT),
         "rules": [
             {
                 # Server-side apply of status.drift and the DriftDetected condition, on this
@@ -40,11 +40,11 @@ def render_role(monitor: Monitor) -> dict[str, Any]:
 
 
 def render_role_binding(monitor: Monitor) -> dict[str, Any]:
-    name = drift_job_name(monitor)
+    name = drift_job_name(monitor.name)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": metadata(monitor, name, COMPONENT),
+        "metadata": metadata(monitor, name, DRIFT_JOB_COMPONENT),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": monitor.namespace}],
     }
