@@ -58,9 +58,9 @@ def encode_record(record: PredictionRow) -> EncodedRecord:
     """The record as a JSON array, in memory of its own size.
 
     orjson hands back the buffer it wrote into, shrunk in place, and glibc's allocator keeps
-    its pages: a queued record of ~850 bytes held 8 KiB resident, so a queue filling up
-    while the store is down took 160 MB at the default bound of 20,000 (the chart's memory
-    limit is 512 MiB) where its records are 17 MB. The copy costs about 0.1 us.
+    its pages: a queued record held many times its size resident, so a queue filling up while
+    the store is down took a large share of the chart's memory limit (docs/performance.md).
+    The copy is cheap next to that.
     """
     return bytes(memoryview(_dumps(record)))
 

@@ -1,9 +1,9 @@
 """Per-request counters and histograms kept as plain numbers, exposed through a collector.
 
 prometheus_client's `Counter.inc` and `Histogram.observe` take a lock and walk the buckets in
-Python on every call: the four updates a prediction makes (request count and duration,
-decision count, score) cost about 30k instructions, some 6% of the whole in-process request
-(counted with callgrind). These series are only updated from the event loop thread (the
+Python on every call, and a prediction makes four updates (request count and duration,
+decision count, score): a share of the request's cost that `make bench-api-instructions`
+shows (docs/performance.md). These series are only updated from the event loop thread (the
 middleware and the prediction routes are async), so plain attributes and `bisect` suffice.
 The collector, prometheus_client's extension point for values kept elsewhere, turns them
 into metric families at scrape time; `/metrics` is async too, so a scrape never sees half an

@@ -2,9 +2,10 @@
 
 The model is a logistic regression on standardised numbers and one-hot categories, so its
 logit is linear in the raw inputs: each number contributes `x * coef / scale` (the means fold
-into the intercept) and each category a constant. Evaluating that directly takes microseconds
-per application; `Pipeline.predict_proba` on a one-row DataFrame spends about a millisecond on
-validation and DataFrame handling. `check_against` proves both give the same probabilities.
+into the intercept) and each category a constant. Evaluating that directly is a sum over the
+features, where `Pipeline.predict_proba` on a one-row DataFrame spends its time on validation
+and DataFrame handling (`make bench-api` prints both costs). `check_against` proves both give
+the same probabilities.
 """
 
 from __future__ import annotations

@@ -28,10 +28,9 @@ class RequestIds:
     The ids key feedback, so 74 of their bits are system randomness (os.urandom) and they
     stay unguessable; they begin with the millisecond they were made, so the store's primary
     key grows at its right edge, where a random key lands each insert on a different index
-    page (PostgreSQL's backend then took 18-24% more CPU per record, 13-16 us against 11-13,
-    over 300k inserts in the writer's batches). One system call per 256 ids instead of one
-    per id: on some hosts getrandom costs more than a prediction. Used from the event loop
-    thread only.
+    page and costs PostgreSQL's backend more CPU per record (docs/performance.md). One system
+    call per batch of ids instead of one per id: on some hosts getrandom costs more than a
+    prediction. Used from the event loop thread only.
     """
 
     BATCH = 256

@@ -90,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if arguments.command == "run":
         # kopf imports the official Kubernetes client when it is installed (only to recognise
-        # its model classes, which this operator never passes): 6 s and ~70 MiB for nothing.
+        # its model classes, which this operator never passes): a slow start and memory for
+        # nothing (docs/performance.md).
         # A None entry in sys.modules makes that optional import fail fast. Imported here so
         # render and check never load kopf either.
         sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]

@@ -228,7 +228,7 @@ def render_dashboard(monitor: Monitor, settings: Settings) -> dict[str, Any]:
         "metadata": metadata(
             monitor, dashboard_name(monitor.name), DASHBOARD_COMPONENT, settings.dashboard_label
         ),
-        # Compact JSON: half the bytes in etcd, in every watch event and in the operator's memory.
+        # Compact JSON: fewer bytes in etcd, in every watch event and in the operator's memory.
         "data": {
             f"{dashboard_name(monitor.name)}.json": json.dumps(
                 board, sort_keys=True, separators=(",", ":")
