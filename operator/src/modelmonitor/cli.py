@@ -1,7 +1,8 @@
 """`modelmonitor run | render -f FILE | check -f FILE`.
 
 render and check work without a cluster, like `helm template`: put them in CI and GitOps.
-Bad input prints `file: field: problem` lines and exits 1, never a traceback.
+`-f -` reads the monitors from stdin; `-n NAMESPACE` places monitors that name none there, as
+kubectl does. Bad input prints `file: field: problem` lines and exits 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +25,20 @@ from modelmonitor.settings import Settings
 from modelmonitor.spec import InvalidSpecError, Monitor, parse_monitor
 
 EXIT_INVALID = 1
+STDIN = "-"
+DEFAULT_NAMESPACE = "default"
+
+
+def _add_input(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-f", "--filename", required=True, help="ModelMonitor YAML file, or - for stdin"
+    )
+    command.add_argument(
+        "-n",
+        "--namespace",
+        help="the namespace of monitors that name none (default: default); a monitor that"
+        " names another is an error",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the operator (settings from MODELMONITOR_* env)")
     render = commands.add_parser("render", help="print the children of the monitors as YAML")
-    render.add_argument("-f", "--filename", type=Path, required=True, help="ModelMonitor YAML")
+    _add_input(render)
     check = commands.add_parser("check", help="render and validate the monitors and children")
-    check.add_argument("-f", "--filename", type=Path, required=True, help="ModelMonitor YAML")
+    _add_input(check)
     check.add_argument(
         "--crd",
         type=Path,
@@ -45,26 +60,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> list[dict[str, Any]]:
+def _load(filename: str, namespace: str | None) -> list[dict[str, Any]]:
+    """The monitors of `filename` (or stdin), each with its namespace set."""
     try:
-        return list(read_monitors(path.read_text()))
+        text = sys.stdin.read() if filename == STDIN else Path(filename).read_text()
     except OSError as error:
         raise ManifestError(f"cannot read: {error.strerror}") from error
+    documents = list(read_monitors(text))
+    for document in documents:
+        metadata = document["metadata"] = document.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ManifestError("metadata: must be a mapping")
+        named = metadata.get("namespace")
+        if named and namespace and named != namespace:
+            raise ManifestError(
+                f"metadata.namespace: {metadata.get('name')} is in namespace {named!r},"
+                f" not {namespace!r} as -n says"
+            )
+        metadata["namespace"] = named or namespace or DEFAULT_NAMESPACE
+    return documents
 
 
 def _parse(documents: list[dict[str, Any]]) -> list[Monitor]:
     return [parse_monitor(document) for document in documents]
 
 
-def _render(path: Path, settings: Settings) -> int:
-    monitors = _parse(_load(path))
+def _render(documents: list[dict[str, Any]], settings: Settings) -> int:
+    monitors = _parse(documents)
     children = [child for monitor in monitors for child in render_children(monitor, settings)]
     sys.stdout.write(dump_manifests(children))
     return 0
 
 
-def _check(path: Path, crd_files: list[Path], settings: Settings) -> int:
-    documents = _load(path)
+def _check(
+    path: str, documents: list[dict[str, Any]], crd_files: list[Path], settings: Settings
+) -> int:
     crd = load_crd()
     problems = [problem for document in documents for problem in validate_with_crd(document, crd)]
     if problems:
@@ -99,12 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(settings)
         return 0
+    source = "stdin" if arguments.filename == STDIN else arguments.filename
     try:
+        documents = _load(arguments.filename, arguments.namespace)
         if arguments.command == "render":
-            return _render(arguments.filename, settings)
-        return _check(arguments.filename, arguments.crd, settings)
+            return _render(documents, settings)
+        return _check(source, documents, arguments.crd, settings)
     except (ManifestError, InvalidSpecError, FileNotFoundError) as error:
-        print(f"{arguments.filename}: {error}", file=sys.stderr)
+        print(f"{source}: {error}", file=sys.stderr)
         return EXIT_INVALID
 
 

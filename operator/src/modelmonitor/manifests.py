@@ -57,7 +57,15 @@ def load_crd(path: Path | None = None) -> dict[str, Any]:
 
 
 class _BlockDumper(yaml.SafeDumper):
-    """Writes multi-line strings (PromQL, dashboard JSON) as `|` blocks, readable in reviews."""
+    """Writes multi-line strings (PromQL, dashboard JSON) as `|` blocks, readable in reviews.
+
+    An object the renderers share between children (a labels dict) is written out in full each
+    time: `&id001` anchors and `*id001` aliases are valid YAML, but kubectl users read them as
+    noise and some tools refuse them.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -12,9 +12,10 @@ import yaml
 from .support import EXAMPLE, invalid_manifest
 
 
-def modelmonitor(*args: str) -> subprocess.CompletedProcess[str]:
+def modelmonitor(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modelmonitor.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
@@ -35,6 +36,39 @@ def test_render_prints_every_child() -> None:
         "ConfigMap",
     ]
     assert "registry.example/drift:2" in result.stdout
+
+
+def test_render_reads_stdin_and_places_monitors_in_the_namespace_given() -> None:
+    result = modelmonitor("render", "-f", "-", "-n", "risk", stdin=EXAMPLE.read_text())
+    assert result.returncode == 0, result.stderr
+    children = list(yaml.safe_load_all(result.stdout))
+    assert {child["metadata"]["namespace"] for child in children} == {"risk"}
+    rule = next(child for child in children if child["kind"] == "PrometheusRule")
+    assert 'namespace="risk"' in rule["spec"]["groups"][0]["rules"][0]["expr"]
+
+
+def test_render_refuses_a_namespace_other_than_the_monitors_own(tmp_path: Path) -> None:
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["metadata"]["namespace"] = "credit"
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    result = modelmonitor("render", "-f", str(path), "-n", "risk")
+    assert result.returncode == 1
+    assert "metadata.namespace" in result.stderr
+    assert "'credit'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert modelmonitor("render", "-f", str(path), "-n", "credit").returncode == 0
+
+
+def test_rendered_yaml_writes_shared_objects_in_full() -> None:
+    result = modelmonitor("render", "-f", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    # The recorded SLI rules share one labels dict; PyYAML would write it as &id001 / *id001.
+    assert "&id" not in result.stdout
+    assert "*id" not in result.stdout
+    rule = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "PrometheusRule")
+    labels = [r["labels"] for r in rule["spec"]["groups"][0]["rules"] if "record" in r]
+    assert all(label["monitor"] == "credit-score" for label in labels)
 
 
 @pytest.mark.prometheus
