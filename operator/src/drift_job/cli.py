@@ -1,10 +1,9 @@
 """`drift-job`: the command the CronJob runs (flags and exit codes in docs/contracts.md).
 
-Exit codes: 0 ran (drift or not), 3 insufficient data, 2 bad configuration, 4 store
-unreachable or reference missing (after retries), or the monitor's status not written (the
-Kubernetes API unreachable or refusing), 1 anything else. Expected failures print one line on
-stderr; the result is printed either way, and the status of the monitor (when --monitor is
-given) records every outcome it can.
+Compares the window's predictions with the model's registered reference sample (Evidently's
+DataDriftPreset) and prints the verdict. Expected failures print one line on stderr and exit
+with their own code (`--help` lists them); the result is printed either way, and the status of
+the monitor (when --monitor is given) records every outcome it can.
 """
 
 from __future__ import annotations
@@ -18,15 +17,13 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from drift_job.config import ConfigError, DriftJobConfig, build_config
+from drift_job.exit_codes import ExitCode, describe
 from drift_job.normalise import result_to_json
 from drift_job.status import Outcome
 
-EXIT_ERROR = 1
-EXIT_BAD_CONFIG = 2
-EXIT_UNAVAILABLE = 4
-# Outcomes that a status left unwritten turns into EXIT_UNAVAILABLE: the run did its part, but
-# nobody will see it. A failure of the run itself keeps its own code.
-_DONE = (0, 3)
+# Outcomes that a status left unwritten turns into ExitCode.STORE_OR_API: the run did its part,
+# but nobody will see it. A failure of the run itself keeps its own code.
+_DONE = (ExitCode.OK, ExitCode.INSUFFICIENT_DATA)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +44,15 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="drift-job", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="drift-job",
+        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
+        epilog=f"exit codes:\n{describe()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = parser.add_argument
+    # Defaults are written into the help as %(default)s; the store URL's is not, since it may
+    # carry a password from the environment.
     add(
         "--store-url",
         default=os.environ.get("DRIFT_STORE_URL"),
@@ -56,28 +60,82 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--model", required=True, help="registered model name")
     add("--model-version", help="registered version (default: the latest registered)")
-    add("--window", default="1h", help="compare predictions of this last period (30m, 1h, 1d)")
-    add("--min-rows", type=int, default=200, help="fewer rows in the window: InsufficientData")
+    add(
+        "--window",
+        default="1h",
+        help="compare predictions of this last period (default: %(default)s)",
+    )
+    add(
+        "--min-rows",
+        type=int,
+        default=200,
+        help="fewer rows in the window: InsufficientData (default: %(default)s)",
+    )
     add(
         "--max-rows",
         type=int,
         default=50_000,
-        help="sample the window uniformly in the database down to about this many rows",
+        help="sample the window uniformly in the database down to about this many rows"
+        " (default: %(default)s)",
     )
-    add("--method", default="auto", help="auto (Evidently's choice) or a test: ks, psi, ...")
+    add(
+        "--method",
+        default="auto",
+        help="auto (Evidently's choice per column) or a test: ks, psi, wasserstein, ..."
+        " (default: %(default)s)",
+    )
     add("--threshold", type=float, help="drift threshold for every column (default: per test)")
-    add("--column-method", type=_pairs, action="append", default=[], metavar="NAME=METHOD")
-    add("--column-threshold", type=_pairs, action="append", default=[], metavar="NAME=T")
-    add("--drift-share", type=float, default=0.5, help="dataset drift from this share of columns")
+    add(
+        "--column-method",
+        type=_pairs,
+        action="append",
+        default=[],
+        metavar="NAME=METHOD",
+        help="the test for one column (repeatable)",
+    )
+    add(
+        "--column-threshold",
+        type=_pairs,
+        action="append",
+        default=[],
+        metavar="NAME=T",
+        help="the threshold for one column (repeatable)",
+    )
+    add(
+        "--drift-share",
+        type=float,
+        default=0.5,
+        help="dataset drift from this share of drifted columns (default: %(default)s)",
+    )
     add("--numerical-columns", type=_names, help="comma list (default: the registered features)")
     add("--categorical-columns", type=_names, help="comma list (default: the registered features)")
-    add("--report-dir", help="save JSON and HTML reports here")
-    add("--keep-reports", type=int, default=20, help="keep this many runs' reports per model")
+    add("--report-dir", help="save JSON and HTML reports here (default: no reports)")
+    add(
+        "--keep-reports",
+        type=int,
+        default=20,
+        help="keep this many runs' reports per model (default: %(default)s)",
+    )
     add("--monitor", help="write the result into this ModelMonitor's status")
     add("--namespace", help="the ModelMonitor's namespace")
-    add("--output", choices=["json", "text", "none"], default="text")
-    add("--retries", type=int, default=3, help="store retries, with exponential back-off")
-    add("--retry-delay", type=float, default=1.0, help="first back-off delay in seconds")
+    add(
+        "--output",
+        choices=["json", "text", "none"],
+        default="text",
+        help="what to print (default: %(default)s)",
+    )
+    add(
+        "--retries",
+        type=int,
+        default=3,
+        help="store retries, with exponential back-off (default: %(default)s)",
+    )
+    add(
+        "--retry-delay",
+        type=float,
+        default=1.0,
+        help="first back-off delay in seconds (default: %(default)s)",
+    )
     return parser
 
 
@@ -151,7 +209,7 @@ def _run(argv: Sequence[str] | None) -> int:
         config = parse_config(argv)
     except ConfigError as error:
         print(f"drift-job: bad configuration: {error}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     # Imported after the flags are checked: a typo answers at once, without loading Evidently.
     from drift_job.job import run_job  # noqa: PLC0415
 
@@ -165,7 +223,7 @@ def _run(argv: Sequence[str] | None) -> int:
         except StatusWriteError as error:
             print(f"drift-job: {error}", file=sys.stderr)
             if exit_code in _DONE:
-                exit_code = EXIT_UNAVAILABLE
+                exit_code = ExitCode.STORE_OR_API
     _print(config, outcome)
     return exit_code
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from drift_job.config import ConfigError, DriftJobConfig, select_columns
+from drift_job.exit_codes import ExitCode
 from drift_job.normalise import (
     Rows,
     build_result,
@@ -36,12 +37,6 @@ from drift_job.sampling import comparison_rows
 from drift_job.status import Outcome, Reason
 from prediction_store import FeatureSpec, create_store_engine
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_BAD_CONFIG = 2
-EXIT_INSUFFICIENT_DATA = 3
-EXIT_STORE = 4
-
 COMPUTE_MODULE = "drift_job.compute"
 
 log = logging.getLogger("drift_job")
@@ -59,22 +54,22 @@ def run_job(config: DriftJobConfig, *, now: Callable[[], datetime] | None = None
             clock(),
             "InvalidConfiguration",
             f"--store-url: not a database URL ({type(error).__name__})",
-            EXIT_BAD_CONFIG,
+            ExitCode.BAD_CONFIG,
         )
     # Importing Evidently takes seconds of CPU; reading the window mostly waits on the store.
     threading.Thread(target=_import_quietly, args=(COMPUTE_MODULE,), daemon=True).start()
     try:
         return _compare(engine, config, clock)
     except ConfigError as error:
-        return _failed(clock(), "InvalidConfiguration", str(error), EXIT_BAD_CONFIG)
+        return _failed(clock(), "InvalidConfiguration", str(error), ExitCode.BAD_CONFIG)
     except StoreUnavailableError as error:
-        return _failed(clock(), "StoreUnavailable", f"store unavailable: {error}", EXIT_STORE)
+        return _failed(clock(), "StoreUnavailable", f"store unavailable: {error}", ExitCode.STORE_OR_API)
     except ReferenceMissingError as error:
-        return _failed(clock(), "ReferenceMissing", str(error), EXIT_STORE)
+        return _failed(clock(), "ReferenceMissing", str(error), ExitCode.STORE_OR_API)
     except Exception as error:
         # Unexpected: the traceback goes to the log, the status still says the run failed.
         log.exception("drift run failed")
-        return _failed(clock(), "Error", f"{type(error).__name__}: {error}", EXIT_ERROR)
+        return _failed(clock(), "Error", f"{type(error).__name__}: {error}", ExitCode.ERROR)
     finally:
         engine.dispose()
 
@@ -108,7 +103,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
                 f"the last {_duration(config)}; at least {needed} needed"
             ),
             finished_at=clock(),
-            exit_code=EXIT_INSUFFICIENT_DATA,
+            exit_code=ExitCode.INSUFFICIENT_DATA,
             model_version=model.version,
             window_start=window_start,
             window_end=window_end,
@@ -169,7 +164,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         reason="DatasetDrift" if result.dataset_drift else "NoDrift",
         message=message,
         finished_at=finished_at,
-        exit_code=EXIT_OK,
+        exit_code=ExitCode.OK,
         drift=result,
         model_version=model.version,
         window_start=window_start,

@@ -268,6 +268,22 @@ def test_an_unreachable_kubernetes_api_exits_4_and_still_prints_the_result(
     assert result["datasetDrift"] is True
 
 
+def test_help_shows_the_defaults_and_every_exit_code() -> None:
+    script = Path(sys.executable).parent / "drift-job"
+    env = {**os.environ, "DRIFT_STORE_URL": "postgresql://drift:s3cret@store/predictions"}
+    finished = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    help_text = " ".join(finished.stdout.split())  # argparse wraps to the terminal's width
+    for default in ("(default: 1h)", "(default: 200)", "(default: 50000)", "(default: 0.5)"):
+        assert default in help_text
+    exit_codes = help_text.split("exit codes:")[1].split()
+    assert [word for word in exit_codes if word.isdigit()] == ["0", "1", "2", "3", "4"]
+    # The store URL comes from the environment and may carry a password: never printed.
+    assert "s3cret" not in help_text
+
+
 def test_reports_are_saved_and_referenced(
     sqlite_store: Store,
     german_credit: pd.DataFrame,
