@@ -11,11 +11,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from credit_api.config import Settings
+from credit_api.config import Settings, describe_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="credit-api", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="credit-api",
+        description=__doc__,
+        epilog=f"settings (environment variables):\n{describe_settings()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the model and write its bundle")
