@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from credit_api.data import load_german_credit
 from credit_api.metrics import REQUEST_DURATION_BUCKETS, UNMATCHED_ROUTE, Metrics
@@ -80,6 +84,80 @@ def test_predictions_are_counted_by_decision_with_their_scores(client: TestClien
         assert value(text, series) == decisions.count(decision)
     assert value(text, f"credit_api_prediction_score_count{{{labels}}}") == 100
     assert value(text, f"credit_api_model_loaded{{{labels}}}") == 1
+
+
+def test_the_model_is_timed_once_per_scoring_call_within_its_request(
+    client: TestClient, application: dict[str, Any]
+) -> None:
+    labels = 'model="credit-score",version="1"'
+    series = f"credit_api_model_prediction_duration_seconds_count{{{labels}}}"
+    assert value(client.get("/metrics").text, series) == 0  # seeded when the model loads
+    client.post("/api/v1/predict", json=application)
+    client.post("/api/v1/predict/batch", json={"applications": [application] * 50})
+    client.post("/api/v1/predict", json={})  # refused before scoring: not timed
+    text = client.get("/metrics").text
+    assert value(text, series) == 2
+    model_seconds = value(text, f"credit_api_model_prediction_duration_seconds_sum{{{labels}}}")
+    request_seconds = sum(
+        value(text, f'credit_api_request_duration_seconds_sum{{method="POST",route="{route}"}}')
+        for route in ("/api/v1/predict", "/api/v1/predict/batch")
+    )
+    assert 0 < model_seconds < request_seconds
+
+
+def test_requests_in_progress_counts_a_request_until_it_is_answered(
+    make_server: Callable[..., Any], application: dict[str, Any]
+) -> None:
+    live = make_server()
+    gauge = "credit_api_requests_in_progress"
+    with httpx.Client(base_url=live.url) as client:
+        # The scrape reading the gauge is itself in progress.
+        assert value(client.get("/metrics").text, gauge) == 1
+        body = json.dumps(application).encode()
+        with socket.create_connection(("127.0.0.1", live.port), timeout=30) as held:
+            # Headers and half the body: the request is being served, waiting for the rest.
+            held.sendall(
+                b"POST /api/v1/predict HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[: len(body) // 2]
+            )
+            deadline = time.monotonic() + 30
+            while value(client.get("/metrics").text, gauge) != 2:
+                assert time.monotonic() < deadline, "the held request was never counted"
+                time.sleep(0.05)
+            held.sendall(body[len(body) // 2 :])
+            assert held.recv(4096).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 30
+        while value(client.get("/metrics").text, gauge) != 1:
+            assert time.monotonic() < deadline, "the answered request is still counted"
+            time.sleep(0.05)
+
+
+def test_metrics_are_negotiated_by_prometheus_client(
+    client: TestClient, application: dict[str, Any]
+) -> None:
+    client.post("/api/v1/predict", json=application)
+    plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "content-encoding" not in plain.headers
+    openmetrics = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    families = {f.name: f for f in text_string_to_metric_families(openmetrics.text)}
+    # The event-loop series parse as OpenMetrics too, with their documented types.
+    assert families["credit_api_requests"].type == "counter"
+    assert families["credit_api_request_duration_seconds"].type == "histogram"
+    assert families["credit_api_model_prediction_duration_seconds"].type == "histogram"
+    assert families["credit_api_requests_in_progress"].type == "gauge"
+    compressed = client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert "credit_api_requests_total" in compressed.text  # decoded by the client
+    only = client.get("/metrics", params={"name[]": "credit_api_requests_in_progress"}).text
+    assert [line for line in only.splitlines() if not line.startswith("#")] == [
+        "credit_api_requests_in_progress 1.0"
+    ]
 
 
 def test_latency_buckets_hold_every_slo_threshold() -> None:

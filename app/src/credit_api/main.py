@@ -14,7 +14,7 @@ from credit_api.errors import install_error_handlers
 from credit_api.metrics import Metrics
 from credit_api.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from credit_api.routes import feedback, health, model, predict
-from credit_api.routes import metrics as metrics_route
+from credit_api.routes.metrics import metrics_route
 from credit_api.runtime import Runtime
 
 DESCRIPTION = """Scores credit applications (the German Credit attributes) with a logistic
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
-    app.include_router(metrics_route.router)
+    app.router.routes.append(metrics_route(metrics))
     # The last added runs first: metrics see every request, 413s from the body limit included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
     if settings.metrics_enabled:

@@ -30,6 +30,11 @@ REQUEST_DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+# The scoring call alone, from one row to a full batch.
+MODEL_DURATION_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25,
+)  # fmt: skip
 
 # Why the prediction log gave records up (docs/contracts.md); with a spool, the counts carry
 # on from the spool's header across restarts of the pod's container.
@@ -72,9 +77,29 @@ class Metrics:
             ["model", "version"],
             buckets=SCORE_BUCKETS,
         )
-        LoopMetricsCollector(
-            [self.requests, self.request_duration, self.predictions, self.prediction_score], r
+        self.model_duration = LoopHistogram(
+            "credit_api_model_prediction_duration_seconds",
+            "Time the model takes to score one request's applications, the scoring call alone.",
+            ["model", "version"],
+            buckets=MODEL_DURATION_BUCKETS,
         )
+        LoopMetricsCollector(
+            [
+                self.requests,
+                self.request_duration,
+                self.predictions,
+                self.prediction_score,
+                self.model_duration,
+            ],
+            r,
+        )
+        # A plain number the request middleware moves on the event loop, read at each scrape.
+        self.requests_in_progress = 0
+        Gauge(
+            "credit_api_requests_in_progress",
+            "HTTP requests being served, the scrape that reads it included.",
+            registry=r,
+        ).set_function(lambda: self.requests_in_progress)
         self.model_loaded = Gauge(
             "credit_api_model_loaded",
             "1 when this model version is loaded and serving.",

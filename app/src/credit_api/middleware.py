@@ -28,6 +28,8 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        metrics = self.metrics
+        metrics.requests_in_progress += 1
         start = time.perf_counter()
         status = 500  # what the client gets if the app raises before responding
 
@@ -41,11 +43,12 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            metrics.requests_in_progress -= 1
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             # The matched route's path template, never the raw path (that is unbounded).
             path = getattr(scope.get("route"), "path", None)
             route = path if isinstance(path, str) else UNMATCHED_ROUTE
-            self.metrics.observe_request(method, route, status, time.perf_counter() - start)
+            metrics.observe_request(method, route, status, time.perf_counter() - start)
 
 
 class BodyLimitMiddleware:

@@ -66,6 +66,7 @@ class Predictor:
         self._ids = RequestIds()
         self._count: dict[Decision, CounterCell] = {}
         self._score: HistogramCell | None = None
+        self._model_duration: HistogramCell | None = None
         if metrics is not None:
             # The series of this model version, looked up once rather than per prediction.
             labels = (model.name, model.version)
@@ -74,6 +75,7 @@ class Predictor:
                 "bad": metrics.predictions.cell(*labels, "bad"),
             }
             self._score = metrics.prediction_score.cell(*labels)
+            self._model_duration = metrics.model_duration.cell(*labels)
             metrics.model_loaded.labels(*labels).set(1)
 
     def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[ScoredApplication]:
@@ -82,14 +84,17 @@ class Predictor:
         one = len(rows) == 1
         now = time.time()
         unix_ms = int(now * 1000)
+        started = time.perf_counter()
         scores = [scorer.score_one(rows[0])] if one else scorer.score_many(rows).tolist()
+        model_seconds = time.perf_counter() - started
         results = [
             ScoredApplication(
                 self._ids.next(unix_ms), score, "bad" if score >= self._threshold else "good"
             )
             for score in scores
         ]
-        if self._score is not None:
+        if self._score is not None and self._model_duration is not None:
+            self._model_duration.observe(model_seconds)
             for result in results:
                 self._count[result.decision].inc()
                 self._score.observe(result.probability_of_default)
