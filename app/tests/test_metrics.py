@@ -5,18 +5,22 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from credit_api.data import load_german_credit
 from credit_api.metrics import REQUEST_DURATION_BUCKETS, UNMATCHED_ROUTE, Metrics
 from localservers.pytest_plugin import require_binary
+
+# prometheus_client's OpenMetrics parser is untyped.
+parse_openmetrics: Callable[[str], Iterator[Metric]] = text_string_to_metric_families
 
 
 def value(exposition: str, series: str) -> float:
@@ -145,7 +149,7 @@ def test_metrics_are_negotiated_by_prometheus_client(
         "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
     )
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
-    families = {f.name: f for f in text_string_to_metric_families(openmetrics.text)}
+    families = {f.name: f for f in parse_openmetrics(openmetrics.text)}
     # The event-loop series parse as OpenMetrics too, with their documented types.
     assert families["credit_api_requests"].type == "counter"
     assert families["credit_api_request_duration_seconds"].type == "histogram"
