@@ -37,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from credit_api.body_gate import BodyGate, BodyShapeError
 from credit_api.middleware import header
+from credit_api.routes.route_options import refuse_unsupported_options
 
 JSON_CONTENT_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 
@@ -81,6 +82,7 @@ def gated(handler: Handler, gate: BodyGate) -> Handler:
 class ValidatedJSONRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         # APIRoute.__init__ calls this once the endpoint's signature has been analysed.
+        refuse_unsupported_options(self)
         body_model, body_param = self._fast_path_body()
         gate = BodyGate(body_model)
         gated_handler = gated(super().get_route_handler(), gate)
