@@ -92,45 +92,31 @@ def current_burn_window(period_seconds: int) -> str:
 
 @dataclass(frozen=True)
 class AppMetrics:
-    """The monitored service's metric names (docs/contracts.md) under its prefix."""
+    """The monitored service's metric names (docs/contracts.md)."""
 
-    prefix: str
-
-    @property
-    def requests(self) -> str:
-        return f"{self.prefix}_requests_total"
-
-    @property
-    def request_duration(self) -> str:
-        return f"{self.prefix}_request_duration_seconds"
-
-    @property
-    def predictions(self) -> str:
-        return f"{self.prefix}_predictions_total"
-
-    @property
-    def prediction_score(self) -> str:
-        return f"{self.prefix}_prediction_score"
-
-    @property
-    def model_loaded(self) -> str:
-        return f"{self.prefix}_model_loaded"
-
-    @property
-    def records_dropped(self) -> str:
-        return f"{self.prefix}_prediction_log_dropped_total"
-
-    @property
-    def queue_depth(self) -> str:
-        return f"{self.prefix}_prediction_log_queue_depth"
-
-    @property
-    def store_up(self) -> str:
-        return f"{self.prefix}_prediction_store_up"
+    requests: str
+    request_duration: str
+    predictions: str
+    prediction_score: str
+    model_loaded: str
+    records_dropped: str
+    queue_depth: str
+    store_up: str
 
 
 def app_metrics(monitor: Monitor) -> AppMetrics:
-    return AppMetrics(monitor.spec.target.metrics_prefix)
+    """The names under the monitored service's metrics prefix."""
+    prefix = monitor.spec.target.metrics_prefix
+    return AppMetrics(
+        requests=f"{prefix}_requests_total",
+        request_duration=f"{prefix}_request_duration_seconds",
+        predictions=f"{prefix}_predictions_total",
+        prediction_score=f"{prefix}_prediction_score",
+        model_loaded=f"{prefix}_model_loaded",
+        records_dropped=f"{prefix}_prediction_log_dropped_total",
+        queue_depth=f"{prefix}_prediction_log_queue_depth",
+        store_up=f"{prefix}_prediction_store_up",
+    )
 
 
 def app_selector(monitor: Monitor) -> Selector:
