@@ -28,6 +28,19 @@ from prometheus_client.utils import floatToGoString
 go_float: Callable[[float], str] = floatToGoString
 
 
+class GaugeCell:
+    """A number moved up and down on the event loop thread, read by a Gauge at scrape time.
+
+    Slotted and reached directly by its updater: an increment is a slot store, not an
+    attribute lookup through a larger object.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class CounterCell:
     """One labelled counter series."""
 

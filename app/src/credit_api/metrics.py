@@ -19,6 +19,7 @@ from prometheus_client import (
 
 from credit_api.loop_metrics import (
     CounterCell,
+    GaugeCell,
     HistogramCell,
     LoopCounter,
     LoopHistogram,
@@ -93,13 +94,13 @@ class Metrics:
             ],
             r,
         )
-        # A plain number the request middleware moves on the event loop, read at each scrape.
-        self.requests_in_progress = 0
+        # Moved by the request middleware on the event loop, read at each scrape.
+        in_progress = self.requests_in_progress = GaugeCell()
         Gauge(
             "credit_api_requests_in_progress",
             "HTTP requests being served, the scrape that reads it included.",
             registry=r,
-        ).set_function(lambda: self.requests_in_progress)
+        ).set_function(lambda: in_progress.value)
         self.model_loaded = Gauge(
             "credit_api_model_loaded",
             "1 when this model version is loaded and serving.",

@@ -23,13 +23,14 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.in_progress = metrics.requests_in_progress
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        metrics = self.metrics
-        metrics.requests_in_progress += 1
+        in_progress = self.in_progress
+        in_progress.value += 1
         start = time.perf_counter()
         status = 500  # what the client gets if the app raises before responding
 
@@ -43,12 +44,12 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            metrics.requests_in_progress -= 1
+            in_progress.value -= 1
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             # The matched route's path template, never the raw path (that is unbounded).
             path = getattr(scope.get("route"), "path", None)
             route = path if isinstance(path, str) else UNMATCHED_ROUTE
-            metrics.observe_request(method, route, status, time.perf_counter() - start)
+            self.metrics.observe_request(method, route, status, time.perf_counter() - start)
 
 
 class BodyLimitMiddleware:

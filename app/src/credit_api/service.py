@@ -84,17 +84,18 @@ class Predictor:
         one = len(rows) == 1
         now = time.time()
         unix_ms = int(now * 1000)
-        started = time.perf_counter()
+        timer = self._model_duration  # None when metrics are off: then nothing is timed
+        started = time.perf_counter() if timer is not None else 0.0
         scores = [scorer.score_one(rows[0])] if one else scorer.score_many(rows).tolist()
-        model_seconds = time.perf_counter() - started
+        if timer is not None:
+            timer.observe(time.perf_counter() - started)
         results = [
             ScoredApplication(
                 self._ids.next(unix_ms), score, "bad" if score >= self._threshold else "good"
             )
             for score in scores
         ]
-        if self._score is not None and self._model_duration is not None:
-            self._model_duration.observe(model_seconds)
+        if self._score is not None:
             for result in results:
                 self._count[result.decision].inc()
                 self._score.observe(result.probability_of_default)
