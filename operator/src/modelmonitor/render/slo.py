@@ -48,20 +48,21 @@ SERVER_ERRORS = Matcher("status", "5..", "=~")
 
 @dataclass(frozen=True)
 class Slo:
-    """One objective: its name (the `slo` label) and its target in percent."""
+    """One objective: its name (the `slo` label), its target in percent, the error ratio (the
+    budget) that target allows."""
 
     name: str
     target: float
-
-    @property
-    def budget(self) -> float:
-        """The error ratio the objective allows."""
-        return 1 - self.target / 100
+    budget: float
 
 
 def objectives(monitor: Monitor) -> tuple[Slo, Slo]:
     slo = monitor.spec.slo
-    return Slo("availability", slo.availability.target), Slo("latency", slo.latency.target)
+    availability, latency = slo.availability.target, slo.latency.target
+    return (
+        Slo("availability", availability, budget=1 - availability / 100),
+        Slo("latency", latency, budget=1 - latency / 100),
+    )
 
 
 def error_ratio_rate(window: str) -> str:
