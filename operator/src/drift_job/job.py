@@ -63,7 +63,9 @@ def run_job(config: DriftJobConfig, *, now: Callable[[], datetime] | None = None
     except ConfigError as error:
         return _failed(clock(), "InvalidConfiguration", str(error), ExitCode.BAD_CONFIG)
     except StoreUnavailableError as error:
-        return _failed(clock(), "StoreUnavailable", f"store unavailable: {error}", ExitCode.STORE_OR_API)
+        return _failed(
+            clock(), "StoreUnavailable", f"store unavailable: {error}", ExitCode.STORE_OR_API
+        )
     except ReferenceMissingError as error:
         return _failed(clock(), "ReferenceMissing", str(error), ExitCode.STORE_OR_API)
     except Exception as error:
