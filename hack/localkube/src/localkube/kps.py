@@ -8,7 +8,7 @@ working folders and ports are those of the upstream Dockerfiles of the variant t
 (Prometheus' ``-distroless`` one).
 
 ``install_values()`` (hack/kps/values.yaml) turns off what needs an image not built here; a
-chart bump that names another image fails ``hack/localkube/tests/test_kps_images.py`` until
+chart bump that names another image fails ``hack/localkube/tests/cluster/test_kps_images.py`` until
 versions.py follows it.
 """
 

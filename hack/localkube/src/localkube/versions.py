@@ -14,7 +14,7 @@ COREDNS_VERSION = "v1.15.0"
 
 # kube-prometheus-stack, as the local node runs it: the versions below are the images its
 # chart names by default, built from their Go modules (a chart bump that changes one of them
-# fails hack/localkube/tests/test_kps_images.py until they match again). The operator's version is
+# fails hack/localkube/tests/cluster/test_kps_images.py until they match again). The operator's version is
 # also that of the CRDs every cluster the fixtures set up gets (crds.py).
 KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
 PROMETHEUS_OPERATOR_VERSION = "v0.93.1"

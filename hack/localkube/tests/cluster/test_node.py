@@ -31,7 +31,7 @@ from localkube.waiting import wait_for
 
 from .test_lifecycle import localkube
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def _kubectl(kubeconfig: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
