@@ -106,9 +106,18 @@ def test_status_and_unrelated_updates_refresh_nothing() -> None:
     updated["spec"]["replicas"] = 3
     assert not cache.changed_by("Prometheus", updated, deleted=False)
     relisted = copy.deepcopy(SERVICE_MONITOR)
-    relisted["spec"]["endpoints"][0]["interval"] = "10s"
+    relisted["spec"]["endpoints"][0]["honorLabels"] = True
     assert not cache.changed_by("ServiceMonitor", relisted, deleted=False)
     assert cache.fetches == 1
+
+
+def test_an_interval_or_timeout_change_refreshes_the_verdict() -> None:
+    """prometheus-operator skips a ServiceMonitor whose timeout exceeds its interval."""
+    cache = _cache()
+    _fetched(cache)
+    slower = copy.deepcopy(SERVICE_MONITOR)
+    slower["spec"]["endpoints"][0]["scrapeTimeout"] = "1m"
+    assert cache.changed_by("ServiceMonitor", slower, deleted=False)
 
 
 def test_selector_label_and_port_changes_refresh() -> None:

@@ -14,8 +14,8 @@ COREDNS_VERSION = "v1.15.0"
 
 # kube-prometheus-stack, as the local node runs it: the versions below are the images its
 # chart names by default, built from their Go modules (a chart bump that changes one of them
-# fails hack/localkube/tests/cluster/test_kps_images.py until they match again). The operator's version is
-# also that of the CRDs every cluster the fixtures set up gets (crds.py).
+# fails hack/localkube/tests/cluster/test_kps_images.py until they match again). The
+# operator's version is also that of the CRDs every cluster the fixtures set up gets (crds.py).
 KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.5.3"
 PROMETHEUS_OPERATOR_VERSION = "v0.93.1"
 # Prometheus 3.x is published as the Go module version v0.3xx.y: v0.314.0 is Prometheus 3.14.0.
