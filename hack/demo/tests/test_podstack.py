@@ -11,12 +11,11 @@ import pytest
 
 from demo.cluster import image_values, split_image
 from demo.podstack import (
-    FaultInjectionUnavailableError,
     Images,
-    PodStack,
     container_port,
     drift_result,
     first_scheduled_job,
+    helm_set_json,
     images_from_env,
     job_finished,
     last_run_pod,
@@ -271,12 +270,9 @@ def test_a_log_without_a_verdict_gives_none(logs: str) -> None:
     assert drift_result(logs) == {}
 
 
-# --- the one step this path cannot take -----------------------------------------------------
+# --- helm's --set-json ---------------------------------------------------------------------
 
 
-def test_faults_cannot_be_switched_on_in_the_production_image(tmp_path: Path) -> None:
-    images = Images(credit_api="a:1", operator="o:1", drift="d:1")
-    stack = PodStack(object(), tmp_path, images=images)  # type: ignore[arg-type]
-    with pytest.raises(FaultInjectionUnavailableError, match="no fault switch"):
-        stack.inject_faults(on=True)
-    stack.inject_faults(on=False)  # nothing to switch off
+def test_nested_values_becomehelm_set_json_paths() -> None:
+    values = {"kubePrometheusStack": {"ruleLabels": {"release": "kps-old"}}, "n": 2}
+    assert helm_set_json(values) == 'kubePrometheusStack.ruleLabels.release="kps-old",n=2'

@@ -76,10 +76,6 @@ SCHEDULED_JOB_TIMEOUT = 180.0  # a minute's schedule, plus one slot skipped unde
 JOB_TIMEOUT = 300.0  # a failing run is retried once (backoffLimit 1) after a 10 s back-off
 
 
-class FaultInjectionUnavailableError(RuntimeError):
-    """This stack cannot make the API fail on purpose; the message says why."""
-
-
 @dataclass(frozen=True)
 class Images:
     """The image references the charts run (hack/images/build.sh writes them to images.json).
@@ -457,15 +453,7 @@ class PodStack(ClusterSteps):
 
     # --- traffic and drift runs ------------------------------------------------------------
 
-    def restart_store(self, down_for: float) -> None:
-        """Delete the PostgreSQL pod; its StatefulSet starts a new one on the same volume.
-
-        How long the store stays down is the pod's shutdown and start-up, not `down_for`.
-        """
-        self.say(f"deleting the pod of statefulset/{DATABASE_STATEFULSET}")
-        self.kube.kubectl(
-            "delete", "pod", "-n", APP_NAMESPACE, "-l", DATABASE_PODS, "--wait=true", timeout=120
-        )
+    def _database_rolled_out(self) -> None:
         self.kube.kubectl(
             "rollout",
             "status",
@@ -475,6 +463,17 @@ class PodStack(ClusterSteps):
             f"--timeout={ROLLOUT_TIMEOUT:.0f}s",
             timeout=ROLLOUT_TIMEOUT + 30,
         )
+
+    def restart_store(self, down_for: float) -> None:
+        """Delete the PostgreSQL pod; its StatefulSet starts a new one on the same volume.
+
+        How long the store stays down is the pod's shutdown and start-up, not `down_for`.
+        """
+        self.say(f"deleting the pod of statefulset/{DATABASE_STATEFULSET}")
+        self.kube.kubectl(
+            "delete", "pod", "-n", APP_NAMESPACE, "-l", DATABASE_PODS, "--wait=true", timeout=120
+        )
+        self._database_rolled_out()
 
     def stored_predictions(self) -> int:
         """The prediction rows in the bundled PostgreSQL, counted with psql in its pod."""
@@ -542,19 +541,63 @@ class PodStack(ClusterSteps):
         raise TimeoutError(f"no Job of {cronjob} was scheduled in {SCHEDULED_JOB_TIMEOUT:.0f}s")
 
     def inject_faults(self, on: bool) -> None:
-        """Unavailable here: raises FaultInjectionUnavailableError when asked to switch faults on.
+        """A real outage, as users meet one: the prediction store goes away (its StatefulSet
+        scaled to no pod) and comes back (one pod, on the same volume).
 
-        The production image has no fault switch (demo.faults wraps the app only on the local
-        path), and no real fault makes it answer a valid request with a 5xx: the prediction
-        log is written in the background (a store outage drops records, counted, and the
-        request still succeeds), and a stopped pod refuses connections instead of answering.
+        Predictions go on (their records wait in the queue and the spool), but feedback, which
+        is written at once, is answered 503: the availability SLO burns for real.
         """
+        replicas = "0" if on else "1"
+        self.say(f"scaling statefulset/{DATABASE_STATEFULSET} to {replicas}")
+        self.kube.kubectl(
+            "scale",
+            f"statefulset/{DATABASE_STATEFULSET}",
+            "-n",
+            APP_NAMESPACE,
+            f"--replicas={replicas}",
+        )
         if on:
-            raise FaultInjectionUnavailableError(
-                "the production image has no fault switch and no real fault makes it answer "
-                "5xx (a store outage drops log records; a stopped pod refuses connections); "
-                "the error-burst scenario runs on the local path only"
-            )
+            self.kube.kubectl(
+                "wait", "--for=delete", "pod", "-l", DATABASE_PODS, "-n", APP_NAMESPACE,
+                f"--timeout={ROLLOUT_TIMEOUT:.0f}s", timeout=ROLLOUT_TIMEOUT + 30,
+            )  # fmt: skip
+        else:
+            self._database_rolled_out()
+
+    def delete_api_pod(self) -> str:
+        """Delete one API pod as a rolling update or a node drain does (its grace period, its
+        preStop pause) and wait for its replacement to be ready; the deleted pod's name."""
+        pods = json.loads(
+            self.kube.kubectl(
+                "get", "pods", "-n", APP_NAMESPACE, "-l", API_PODS, "-o", "json"
+            ).stdout
+        )
+        victim = ready_pods(pods)[-1]
+        self.say(f"deleting API pod {victim}")
+        self.kube.kubectl("delete", "pod", victim, "-n", APP_NAMESPACE, "--wait=true", timeout=180)
+        self._rolled_out(APP_NAMESPACE, API_DEPLOYMENT, API_PODS, "http")
+        return victim
+
+    def upgrade_monitoring(self, values: Mapping[str, Any]) -> None:
+        """`helm upgrade monitoring` with these values over the installed ones (the operator's
+        Deployment rolls out with its new settings)."""
+        self.say(f"helm upgrade monitoring charts/monitoring ({json.dumps(values)})")
+        cluster.helm(
+            self.kube,
+            "upgrade",
+            "monitoring",
+            str(cluster.CHARTS / "monitoring"),
+            f"--namespace={MONITORING_NAMESPACE}",
+            "--reuse-values",
+            f"--set-json={helm_set_json(values)}",
+            "--wait",
+            timeout=ROLLOUT_TIMEOUT,
+        )
+        old = self.operator
+        self.operator = None
+        if old is not None:
+            old.stop()
+        self.start_operator()
 
     # --- teardown --------------------------------------------------------------------------
 
@@ -685,6 +728,18 @@ def _reports_claim() -> dict[str, Any]:
         "metadata": {"name": REPORTS_CLAIM},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
+
+
+def helm_set_json(values: Mapping[str, Any], prefix: str = "") -> str:
+    """Nested values as helm's --set-json `a.b=<json>` pairs (comma-separated)."""
+    pairs = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            pairs.append(helm_set_json(value, f"{path}."))
+        else:
+            pairs.append(f"{path}={json.dumps(value)}")
+    return ",".join(pairs)
 
 
 def _webhook_host() -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from demo.podstack import FaultInjectionUnavailableError, Images, PodStack, images_from_env
+from demo.podstack import Images, PodStack, images_from_env
 from demo.stack import DriftRun, LocalStack, PredictionLogCounts
 from localkube.kube import Kube
 from localservers.prometheus import PrometheusApi
@@ -20,7 +20,6 @@ from localservers.webhook import WebhookReceiver
 
 __all__ = [
     "ApiEndpoint",
-    "FaultInjectionUnavailableError",
     "OperatorEndpoint",
     "Stack",
     "stack_for",
@@ -91,7 +90,8 @@ class Stack(Protocol):
     def run_drift_job(self, *, scheduled: bool = False, monitor: str = ...) -> DriftRun: ...
 
     def inject_faults(self, on: bool) -> None:
-        """Switch the API's failure on or off; may raise FaultInjectionUnavailableError."""
+        """Make the API fail for real, or recover: the fault switch on the process path, a
+        store outage (feedback answered 503) on the pod path."""
 
     def restart_operator(self, *, kill: bool) -> OperatorEndpoint: ...
 
