@@ -59,12 +59,12 @@ typecheck: setup ## mypy strict over every Python file: packages, tests, benchma
 # stdout is the `export KUBECONFIG=...` line alone (eval "$$(make local-cluster-up)"): setup's
 # output goes to stderr and no recipe line is echoed.
 .PHONY: local-cluster-up
-local-cluster-up: ## start a local Kubernetes control plane (built from Go modules on first use)
+local-cluster-up: ## a local Kubernetes cluster: control plane + one node (ARGS=--no-node: without)
 	@$(MAKE) -s --no-print-directory setup >&2
-	@$(RUN) localkube up
+	@$(RUN) localkube up $(ARGS)
 
 .PHONY: local-cluster-down
-local-cluster-down: ## stop the local control plane
+local-cluster-down: ## stop the local cluster and put the host back as it was
 	@$(MAKE) -s --no-print-directory setup >&2
 	@$(RUN) localkube down
 

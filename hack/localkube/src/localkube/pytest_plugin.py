@@ -38,6 +38,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from localkube.addresses import NODE_ADDRESS
 from localkube.build import (
     CONTROL_PLANE,
     HELM_CLI,
@@ -118,11 +119,11 @@ def by_localkube(kubeconfig: Path) -> bool:
 
 
 def is_disposable(context: str, server: str) -> bool:
-    """A kind cluster, or any API server on this machine's loopback."""
+    """A kind cluster, any API server on this machine's loopback, or the local node's."""
     if context.startswith("kind-"):
         return True
     host = urlsplit(server).hostname or ""
-    if host == "localhost":
+    if host in {"localhost", NODE_ADDRESS}:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

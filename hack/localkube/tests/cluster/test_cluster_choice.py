@@ -30,7 +30,8 @@ def kubeconfig(folder: Path, context: str, server: str) -> Path:
     ("context", "server"),
     [
         ("kind-credit-e2e", "https://172.18.0.2:6443"),  # kind, even when not on loopback
-        ("localkube", "https://127.0.0.1:39123"),  # `localkube up`
+        ("localkube", "https://127.0.0.1:39123"),  # `localkube up --no-node`
+        ("localkube", "https://10.244.0.1:39123"),  # `localkube up`: on the node's bridge
         ("docker-desktop", "https://127.3.2.1:6443"),  # all of 127.0.0.0/8
         ("minikube-tunnel", "https://localhost:8443"),
         ("k3d", "https://[::1]:6443"),
