@@ -3,7 +3,14 @@
 Runs without Docker and without a cluster: a local Kubernetes control plane (built from its
 Go modules on the first run, then cached), both Helm charts, the credit API with a SQLite
 prediction log (PostgreSQL with --postgres), the operator, the drift job, Prometheus and
-Alertmanager. Cleans up on exit and on Ctrl-C; --keep leaves it running to look around.
+Alertmanager, as processes here (the fast path).
+
+--pods: the same story in pods on a local node (containerd, kubelet, kube-proxy, CoreDNS):
+the charts' images built here, the bundled PostgreSQL, drift Jobs made by the CronJob
+controller, under the real kube-prometheus-stack (needs root; the first run builds the node's
+and kube-prometheus-stack's images from their Go modules and the product's images).
+
+Cleans up on exit and on Ctrl-C; --keep leaves it running to look around.
 """
 
 from __future__ import annotations
@@ -19,10 +26,20 @@ from pathlib import Path
 from types import FrameType
 
 from demo import cluster
+from demo.imagebuild import local_node_images
+from demo.podstack import PodStack
 from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
-from localkube.build import CONTROL_PLANE, HELM_CLI, KUBECTL, ensure_binaries, report_to_stderr
+from demo.stacks import Stack
+from localkube.build import (
+    CONTROL_PLANE,
+    HELM_CLI,
+    KUBECTL,
+    NODE,
+    ensure_binaries,
+    report_to_stderr,
+)
 from localkube.cluster import start_cluster, stop_cluster
-from localkube.kube import Kube
+from localkube.kube import Kube, kube_for
 from localservers.postgres import PostgresServer
 
 NORMAL_TRAFFIC = 600
@@ -46,6 +63,11 @@ class Narrator:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="log predictions to PostgreSQL")
+    parser.add_argument(
+        "--pods",
+        action="store_true",
+        help="run it all in pods on a local node, under kube-prometheus-stack (root)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
     parser.add_argument("--work-dir", type=Path, help="where logs, the store and reports go")
     args = parser.parse_args(argv)
@@ -53,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="credit-demo-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
+        if args.pods:
+            return _run_in_pods(work_dir, keep=args.keep)
         return _run(work_dir, postgres=args.postgres, keep=args.keep)
     except KeyboardInterrupt:
         print("\ninterrupted: everything the demo started has been stopped", file=sys.stderr)
@@ -79,7 +103,33 @@ def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
     return 0
 
 
-def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
+def _run_in_pods(work_dir: Path, *, keep: bool) -> int:
+    out = Narrator(total=10)
+    out.step("Kubernetes: a control plane and a node (containerd, kubelet, kube-proxy, CoreDNS)")
+    out.say(
+        "the first run builds them from their Go modules (~10 min of CPU; kube-prometheus-stack's "
+        "images ~15 more, later), with progress"
+    )
+    ensure_binaries((*CONTROL_PLANE, *NODE, HELM_CLI), report_to_stderr)
+    with _cluster(work_dir / "cluster", node=True) as kube:
+        out.say(f"export KUBECONFIG={kube.kubeconfig}")
+        _print_indented(kube.kubectl("get", "nodes,pods", "-A", "-o", "wide").stdout)
+        out.step("The product's images, built here (podman) and imported into the node")
+        images = local_node_images(out.say)
+        stack = PodStack(kube, work_dir, images=images, say=out.say)
+        try:
+            _scenario(stack, kube, out)
+            if keep:
+                out.say("everything keeps running; Ctrl-C stops it")
+                while True:
+                    time.sleep(3600)
+        finally:
+            stack.stop()
+    print(f"\ndemo finished; logs are in {work_dir}")
+    return 0
+
+
+def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
     out.step("Helm charts: monitoring (operator, CRD, RBAC) and credit-api")
     kube.install_prometheus_operator_crds()
     stack.install_charts()
@@ -87,6 +137,9 @@ def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
     out.step("The credit API and the operator")
     stack.start_api()
     stack.start_operator()
+    if kube.runs_pods:
+        out.say("kubectl get pods -A:")
+        _print_indented(kube.kubectl("get", "pods", "-A").stdout)
 
     out.step("A ModelMonitor for the credit-score model")
     stack.apply_monitor()
@@ -95,8 +148,14 @@ def _scenario(stack: LocalStack, kube: Kube, out: Narrator) -> None:
     out.say("children (owned by the monitor):")
     _print_indented(_monitor_children(kube))
 
-    out.step("Prometheus and Alertmanager, with the rules the operator rendered")
+    if kube.runs_pods:
+        out.step("kube-prometheus-stack: it selects our ServiceMonitors and PrometheusRules")
+    else:
+        out.step("Prometheus and Alertmanager, with the rules the operator rendered")
     stack.start_observability()
+    if kube.runs_pods:
+        out.say("kubectl get mm (RULES, TARGET: picked up by kube-prometheus-stack):")
+        _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
 
     out.step(f"Normal traffic: {NORMAL_TRAFFIC} applications from the German Credit data")
     stack.send_traffic(NORMAL_TRAFFIC)
@@ -147,7 +206,7 @@ def _monitor_children(kube: Kube, *options: str) -> str:
     ).stdout
 
 
-def _drift_step(stack: LocalStack, out: Narrator) -> None:
+def _drift_step(stack: Stack, out: Narrator) -> None:
     run = stack.run_drift_job()
     drift = (stack.monitor() or {}).get("status", {}).get("drift", {})
     drifted = [f["name"] for f in drift.get("features", []) if f.get("drifted")]
@@ -161,10 +220,10 @@ def _drift_step(stack: LocalStack, out: Narrator) -> None:
 
 
 @contextlib.contextmanager
-def _cluster(directory: Path) -> Iterator[Kube]:
-    state = start_cluster(directory, die_with_parent=True)
+def _cluster(directory: Path, *, node: bool = False) -> Iterator[Kube]:
+    state = start_cluster(directory, die_with_parent=True, node=node)
     kubectl = ensure_binaries((KUBECTL,), report_to_stderr)["kubectl"]
-    kube = Kube(state.kubeconfig, kubectl, local=True)
+    kube = kube_for(state, kubectl)
     try:
         yield kube
     finally:
