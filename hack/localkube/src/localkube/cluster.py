@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,12 +26,12 @@ from localkube.components import (
     etcd_command,
     scheduler_command,
 )
-from localkube.errors import ClusterStartError
+from localkube.errors import ClusterStartError, LocalkubeError
 from localkube.images import ImageArchive
 from localkube.kubeconfig import write_component_kubeconfig
-from localkube.node import lifecycle
+from localkube.node import containerd, lifecycle
 from localkube.pki import ControlPlanePKI, create_pki
-from localkube.processes import RunningProcess, start_process, stop_processes
+from localkube.processes import RunningProcess, is_running, start_process, stop_processes
 from localkube.readiness import client_tls, http_ok, unverified_tls, wait_until
 from localkube.state import STATE_FILE, ClusterState
 
@@ -207,6 +208,22 @@ def _start(
     return state
 
 
+def _stop_node_processes(state: ClusterState, report: Reporter) -> None:
+    """The kubelet and what depends on it first, then the containers through containerd
+    while it still runs (the image store keeps images only), then containerd."""
+    by_name = {p.name: p for p in state.processes}
+    first = [by_name[n] for n in ("provisioner", "kube-proxy", "kubelet") if n in by_name]
+    stop_processes(first)
+    runtime = by_name.get("containerd")
+    layout = lifecycle.NodeLayout(state.directory / "node").containerd
+    if runtime is not None and is_running(runtime):
+        try:
+            containerd.remove_containers(layout)
+        except (LocalkubeError, subprocess.TimeoutExpired) as error:
+            report(f"could not remove the node's containers through containerd: {error}")
+        stop_processes([runtime])
+
+
 def _clean_up_abandoned_node(directory: Path, report: Reporter) -> None:
     """The machine's node, if a cluster that is no longer running left it set up."""
     holder = lifecycle.node_holder()
@@ -236,6 +253,8 @@ def stop_cluster(
     certificates and logs stay for a look after a failure. A node's containers, images and
     volumes always go (they are gigabytes, and nothing could restart them).
     """
+    if state.node:
+        _stop_node_processes(state, report)
     stop_processes(tuple(reversed(state.processes)))
     if state.node:
         kube_proxy = next((p for p in state.processes if p.name == "kube-proxy"), None)

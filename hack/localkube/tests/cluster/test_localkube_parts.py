@@ -16,6 +16,7 @@ from localkube.build import KUBECTL, ensure_binaries, go_build_output_name, ldfl
 from localkube.crds import crd_name
 from localkube.errors import MissingToolError
 from localkube.kubeconfig import read_server_and_ca, write_token_kubeconfig
+from localkube.node.hoststate import HostState, differences
 from localkube.paths import go_modules_dir
 from localkube.pki import API_SERVER_DNS_NAMES, KUBERNETES_SERVICE_IP, create_pki
 from localkube.processes import RunningProcess, is_running, start_process
@@ -170,3 +171,31 @@ def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.Monk
     monkeypatch.setenv("CI", "")
     with pytest.raises(pytest.skip.Exception, match="no go here"):
         unavailable("no go here")
+
+
+def test_host_differences_are_what_a_node_leaves_not_what_others_do() -> None:
+    before = HostState(
+        sysctls={"net/ipv4/ip_forward": "0"},
+        chains={"iptables filter": []},
+        links=["eth0"],
+        mounts=["/"],
+        cgroups=["memory/user"],
+        paths=[],
+    )
+    after = HostState(
+        sysctls={"net/ipv4/ip_forward": "1"},
+        chains={"iptables filter": ["KUBE-FORWARD"]},
+        links=["eth0", "localkube0", "veth1234"],
+        mounts=["/", "/var/lib/localkube/containerd/state/x/rootfs", "/var/lib/containers/x"],
+        cgroups=["memory/user", "memory/localkube", "cpu/buildah-42"],
+        paths=["/var/lib/kubelet"],
+    )
+    assert differences(before, after) == [
+        "sysctl net/ipv4/ip_forward: 0 -> 1",
+        "iptables filter chain KUBE-FORWARD",
+        "link localkube0",
+        "mount /var/lib/localkube/containerd/state/x/rootfs",
+        "cgroup memory/localkube",
+        "path /var/lib/kubelet",
+    ]
+    assert differences(before, before) == []

@@ -1,11 +1,13 @@
 """containerd for the node: its configuration (as data), its command, and image imports.
 
-Its configuration lives in the cluster's folder; its root, state and socket in the node's data
-and runtime folders (localkube.node.paths), never in /var/lib/containerd or /run/containerd.
+Its configuration lives in the cluster's folder; its state and socket in the node's data and
+runtime folders, its root (the images) in the cache (localkube.node.paths), never in
+/var/lib/containerd or /run/containerd.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -17,16 +19,20 @@ import tomli_w
 
 from localkube.errors import LocalkubeError, MissingToolError
 from localkube.images import ImageArchive
-from localkube.node.paths import DATA_DIR, RUNTIME_DIR
+from localkube.node.paths import DATA_DIR, RUNTIME_DIR, image_store
 
 # The namespace the CRI plugin keeps Kubernetes' images and containers in.
 CRI_NAMESPACE = "k8s.io"
 IMPORT_TIMEOUT_SECONDS = 600.0
+# The image store's compressed layers past this size: it is dropped and refilled from the
+# archives (about 3 GiB hold every image the tests and the demo run).
+MAX_STORE_BYTES = 20 * 1024**3
 
 
 @dataclass(frozen=True)
 class ContainerdLayout:
-    """containerd's files: configuration in ``folder`` (the cluster's), data in DATA_DIR."""
+    """containerd's files: configuration in ``folder`` (the cluster's), state in DATA_DIR,
+    images in the cache."""
 
     folder: Path
     data: Path = DATA_DIR / "containerd"
@@ -37,7 +43,7 @@ class ContainerdLayout:
 
     @property
     def root(self) -> Path:
-        return self.data / "root"
+        return image_store()
 
     @property
     def state(self) -> Path:
@@ -139,6 +145,30 @@ def ready(layout: ContainerdLayout) -> bool:
 
 def image_references(layout: ContainerdLayout) -> set[str]:
     return set(ctr(layout, "images", "list", "--quiet").split())
+
+
+def remove_containers(layout: ContainerdLayout) -> int:
+    """Kill every task and delete every container (their writable layers go with them), so
+    the image store keeps images only; how many containers. On a node being stopped, once its
+    kubelet is; on a new node, what an earlier one left when it was killed."""
+    for task in ctr(layout, "tasks", "list", "--quiet").split():
+        with contextlib.suppress(LocalkubeError):
+            ctr(layout, "tasks", "kill", "--signal", "SIGKILL", task)
+        with contextlib.suppress(LocalkubeError):
+            ctr(layout, "tasks", "delete", "--force", task, timeout=60)
+    listed = ctr(layout, "containers", "list", "--quiet").split()
+    for chunk in range(0, len(listed), 50):
+        ctr(layout, "containers", "delete", *listed[chunk : chunk + 50], timeout=300)
+    return len(listed)
+
+
+def store_too_large(layout: ContainerdLayout) -> bool:
+    """Whether the image store's layers add up to more than MAX_STORE_BYTES: each rebuild of
+    the product's images adds new ones, and nothing else removes the old."""
+    blobs = layout.root / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    if not blobs.is_dir():
+        return False
+    return sum(blob.stat().st_size for blob in blobs.iterdir()) > MAX_STORE_BYTES
 
 
 def import_images(layout: ContainerdLayout, images: Iterable[ImageArchive]) -> list[str]:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from localkube.addresses import BRIDGE
+
 # Set by the kubelet (its kernel tunables), kube-proxy and the bridge plugin (forwarding).
 TRACKED_SYSCTLS = (
     "net/ipv4/ip_forward",
@@ -51,6 +53,10 @@ FIXED_PATHS = (
     "/var/lib/localkube",
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where a node's mounts are (its pods' root filesystems, volumes, network namespaces), and the
+# cgroup its pods live under (localkube.node.kubelet.CGROUP_ROOT).
+NODE_MOUNT_PREFIXES = ("/var/lib/localkube/", "/run/localkube/", "/var/lib/kubelet/")
+NODE_CGROUP = "localkube"
 SYSCTL_ROOT = Path("/proc/sys")
 
 
@@ -95,7 +101,9 @@ def read_host_state() -> HostState:
 
 
 def differences(before: HostState, after: HostState) -> list[str]:
-    """What ``after`` has that ``before`` had not (and sysctls whose value moved), in words."""
+    """What ``after`` has that ``before`` had not (and sysctls whose value moved), in words:
+    of the host's links, network namespaces, mounts and cgroups, those a node makes (so that
+    another program's container starting meanwhile, podman's or buildah's, is not counted)."""
     found = [
         f"sysctl {name}: {before.sysctls.get(name)} -> {value}"
         for name, value in after.sysctls.items()
@@ -103,10 +111,18 @@ def differences(before: HostState, after: HostState) -> list[str]:
     ]
     for table, chains in after.chains.items():
         found += [f"{table} chain {c}" for c in _new(before.chains.get(table, []), chains)]
-    found += [f"link {name}" for name in _new(before.links, after.links)]
+    found += [f"link {name}" for name in _new(before.links, after.links) if name == BRIDGE]
     found += [f"network namespace {name}" for name in _new(before.netns, after.netns)]
-    found += [f"mount {point}" for point in _new(before.mounts, after.mounts)]
-    found += [f"cgroup {name}" for name in _new(before.cgroups, after.cgroups)]
+    found += [
+        f"mount {point}"
+        for point in _new(before.mounts, after.mounts)
+        if point.startswith(NODE_MOUNT_PREFIXES)
+    ]
+    found += [
+        f"cgroup {name}"
+        for name in _new(before.cgroups, after.cgroups)
+        if name.endswith(f"/{NODE_CGROUP}")
+    ]
     found += [f"path {path}" for path in _new(before.paths, after.paths)]
     return found
 

@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 
 from localkube.addresses import CLUSTER_DNS_IP, CLUSTER_DOMAIN, NODE_ADDRESS
-from localkube.node.hoststate import cgroup_hierarchies
+from localkube.node.hoststate import NODE_CGROUP, cgroup_hierarchies
 from localkube.node.paths import DATA_DIR
 
 # Every pod's cgroup lives under this one, in each hierarchy: one subtree to remove at the end.
-CGROUP_ROOT = "/localkube"
+CGROUP_ROOT = f"/{NODE_CGROUP}"
 KUBELET_PORT = 10250
 
 

@@ -144,6 +144,9 @@ def start_node(
     name = node_name()
     system_images = node_images(report)
     runtime = layout.containerd
+    if containerd.store_too_large(runtime):
+        report(f"node: the image store {runtime.root} outgrew its limit: starting it afresh")
+        shutil.rmtree(runtime.root, ignore_errors=True)
     containerd.write_config(
         runtime,
         sandbox_image=system_images[0].reference,
@@ -154,6 +157,9 @@ def start_node(
         "containerd", containerd.containerd_command(Path(_which("containerd")), runtime)
     )
     wait_until(lambda: containerd.ready(runtime), runtime_process, "containerd's socket")
+    leftovers = containerd.remove_containers(runtime)
+    if leftovers:
+        report(f"node: removed {leftovers} containers an earlier node left")
     started = time.monotonic()
     imported = containerd.import_images(runtime, [*system_images, *images])
     report(f"node: imported {len(imported)} images in {time.monotonic() - started:.0f}s")

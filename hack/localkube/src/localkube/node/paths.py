@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from localkube.paths import cache_root
+
 # containerd's socket and the marker naming the cluster that holds the node.
 RUNTIME_DIR = Path("/run/localkube")
-# containerd's root and state, the kubelet's root, the CNI address book, the volumes.
+# containerd's state, the kubelet's root, the CNI address book, the volumes.
 DATA_DIR = Path("/var/lib/localkube")
+
+
+def image_store() -> Path:
+    """containerd's root: the images (and their unpacked layers) a node imported, kept in the
+    cache from one node to the next. Importing them again takes minutes and removing their
+    hundreds of thousands of files as long; a new node finds them there and removes the last
+    one's containers instead (localkube.node.containerd.remove_containers)."""
+    return cache_root() / "node" / "containerd"

@@ -33,6 +33,8 @@ from localkube.node.paths import DATA_DIR, RUNTIME_DIR
 
 Reporter = Callable[[str], None]
 KILL_WAIT_SECONDS = 10.0
+# Steps slower than this are reported, so a slow clean-up says where its time goes.
+SLOW_STEP_SECONDS = 3.0
 
 
 def sweep(
@@ -61,10 +63,14 @@ def sweep(
         ]
     failures = []
     for what, step in steps:
+        started = time.monotonic()
         try:
             step()
         except Exception as error:  # every step gets its chance; all failures are reported
             failures.append(f"{what}: {error}")
+        took = time.monotonic() - started
+        if took > SLOW_STEP_SECONDS:
+            report(f"clean-up: {what} took {took:.0f}s")
     for failure in failures:
         report(f"clean-up incomplete: {failure}")
 
