@@ -280,10 +280,11 @@ def test_a_store_restart_under_traffic_fails_no_prediction_and_loses_no_record(
     assert sent > 50, "too little traffic reached the API to mean anything"
 
     # Every prediction's record is written or counted as dropped; written ones are in the store.
-    deadline = time.monotonic() + 60
-    while (after := stack.prediction_log_counts()).queued and time.monotonic() < deadline:
+    # The spool drains once the writer sees the store back (its retries back off).
+    deadline = time.monotonic() + 120
+    while (after := stack.prediction_log_counts()).waiting and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert after.queued == 0
+    assert after.waiting == 0, after
     assert (after.written - before.written) + (after.dropped - before.dropped) == sent
     assert after.dropped == before.dropped, "the queue bound should hold a short outage"
     assert stack.stored_predictions() - stored_before == sent
@@ -362,7 +363,7 @@ def test_the_drift_job_says_why_it_could_not_judge(stack: Stack, kube: Kube) -> 
         "no-reference": ({"model": {"name": "never-registered"}}, 4, "ReferenceMissing"),
         "too-few-rows": (
             {"drift": {**TEST_SIZED_SPEC["drift"], "minRows": 40_000}},
-            3,
+            0,  # with --monitor: the status says InsufficientData, the Job succeeds
             "InsufficientData",
         ),
         "dead-store": (

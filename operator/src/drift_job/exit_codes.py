@@ -17,7 +17,10 @@ MEANINGS = {
     ExitCode.OK: "ran (drift found or not)",
     ExitCode.ERROR: "anything else",
     ExitCode.BAD_CONFIG: "bad configuration (InvalidConfiguration)",
-    ExitCode.INSUFFICIENT_DATA: "too little data in the window (InsufficientData, not a failure)",
+    ExitCode.INSUFFICIENT_DATA: (
+        "too little data in the window (InsufficientData, not a failure; with --monitor, once "
+        "the status says so, 0)"
+    ),
     ExitCode.STORE_OR_API: (
         "store unreachable or reference missing (after retries), or the monitor's status not "
         "written (the Kubernetes API unreachable or refusing)"
