@@ -415,6 +415,7 @@ class PodStack(ClusterSteps):
                 total.written + counts.written,
                 total.dropped + counts.dropped,
                 total.queued + counts.queued,
+                total.spooled + counts.spooled,
             )
         return total
 

@@ -427,6 +427,12 @@ class PredictionLogCounts:
     written: float
     dropped: float
     queued: float
+    # Waiting in the spool (a store outage, a restart) for the store to come back.
+    spooled: float = 0.0
+
+    @property
+    def waiting(self) -> float:
+        return self.queued + self.spooled
 
 
 def prediction_log_counts(api_url: str) -> PredictionLogCounts:
@@ -439,6 +445,7 @@ def prediction_log_counts_from(metrics: str) -> PredictionLogCounts:
         written=_counter(metrics, "credit_api_prediction_log_written_total"),
         dropped=_counter(metrics, "credit_api_prediction_log_dropped_total"),
         queued=_counter(metrics, "credit_api_prediction_log_queue_depth"),
+        spooled=_counter(metrics, "credit_api_prediction_log_spool_records"),
     )
 
 
