@@ -196,6 +196,7 @@ if [ -z "$base" ]; then
 fi
 base_id="$("$engine" image inspect --format '{{.Id}}' "$base" 2>/dev/null || echo "$base")"
 
+keep_builds=4  # per image: this build and the 3 newest others
 built=""    # name=reference lines, for build/images.json
 summary=""  # what is printed at the end
 for name in "$@"; do
@@ -216,9 +217,11 @@ for name in "$@"; do
   built+="$name=$ref"$'\n'
   size="$("$engine" image inspect --format '{{.Size}}' "$ref")"
   summary+="$(printf '%-12s %s %s MB' "$name" "$ref" "$((size / 1000000))")"$'\n'
-  # Older builds of this image (other content hashes) only take disk space.
-  for old in $("$engine" images --format '{{.Repository}}:{{.Tag}}' "$repository" \
-    | grep -v -x -e "$ref" -e "$repository:dev" || true); do
+  # Older builds of this image (other content hashes) only take disk space; the newest few
+  # stay, so checkouts of other branches on the same machine keep theirs.
+  for old in $("$engine" images --sort created --format '{{.Repository}}:{{.Tag}}' "$repository" \
+    | grep -F "$repository:" | grep -v -x -e "$ref" -e "$repository:dev" \
+    | tail -n +"$keep_builds" || true); do
     "$engine" rmi "$old" >/dev/null 2>&1 || true
   done
 done
