@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from drift_job.config import ConfigError, DriftJobConfig, build_config
 from drift_job.exit_codes import ExitCode, describe
 from drift_job.normalise import result_to_json
-from drift_job.status import Outcome
+from drift_job.status import Outcome, report_to_json
 
 # Outcomes that a status left unwritten turns into ExitCode.STORE_OR_API: the run did its part,
 # but nobody will see it. A failure of the run itself keeps its own code.
@@ -111,10 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("--categorical-columns", type=_names, help="comma list (default: the registered features)")
     add("--report-dir", help="save JSON and HTML reports here (default: no reports)")
     add(
+        "--workspace",
+        help="add each run to this Evidently workspace, browsed with the Evidently UI; its"
+        " parent must be writable, on the same volume (default: no workspace)",
+    )
+    add(
+        "--ui-url",
+        help="the Evidently UI that serves --workspace: the status links the run's page there"
+        " (default: no link)",
+    )
+    add(
         "--keep-reports",
         type=int,
         default=20,
-        help="keep this many runs' reports per model (default: %(default)s)",
+        help="keep this many runs' reports per model, and runs per workspace project"
+        " (default: %(default)s)",
     )
     add("--monitor", help="write the result into this ModelMonitor's status")
     add("--namespace", help="the ModelMonitor's namespace")
@@ -158,6 +169,8 @@ def parse_config(argv: Sequence[str] | None = None) -> DriftJobConfig:
         "numerical_columns": args.numerical_columns,
         "categorical_columns": args.categorical_columns,
         "report_dir": args.report_dir,
+        "workspace": args.workspace,
+        "ui_url": args.ui_url,
         "keep_reports": args.keep_reports,
         "monitor": args.monitor,
         "namespace": args.namespace,
@@ -184,8 +197,9 @@ def outcome_to_json(outcome: Outcome) -> dict[str, Any]:
     }
     if outcome.drift is not None:
         document |= result_to_json(outcome.drift)
-    if outcome.reports is not None:
-        document["report"] = {"json": str(outcome.reports.json), "html": str(outcome.reports.html)}
+    report = report_to_json(outcome)
+    if report:
+        document["report"] = report
     return document
 
 

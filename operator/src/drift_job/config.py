@@ -62,6 +62,9 @@ class DriftJobConfig(BaseModel):
     numerical_columns: tuple[str, ...] | None = None
     categorical_columns: tuple[str, ...] | None = None
     report_dir: Path | None = None
+    workspace: Path | None = None
+    # The Evidently UI's base URL (scheme and host, at most a path prefix): status links there.
+    ui_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = None
     keep_reports: Annotated[int, Field(ge=1, le=10_000)] = 20
     monitor: Annotated[str, Field(min_length=1, max_length=253)] | None = None
     namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
@@ -91,6 +94,8 @@ class DriftJobConfig(BaseModel):
             raise ValueError(f"min_rows ({self.min_rows}) is above max_rows ({self.max_rows})")
         if (self.monitor is None) != (self.namespace is None):
             raise ValueError("monitor and namespace go together")
+        if self.ui_url is not None and self.workspace is None:
+            raise ValueError("--ui-url links runs of a workspace: give --workspace too")
         both = set(self.numerical_columns or ()) & set(self.categorical_columns or ())
         if both:
             raise ValueError(f"columns listed as both numerical and categorical: {sorted(both)}")

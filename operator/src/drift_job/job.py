@@ -7,13 +7,14 @@ are outcomes with their exit code and a one-line message, so the status can say 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -35,6 +36,7 @@ from drift_job.reading import (
 from drift_job.reports import save_reports
 from drift_job.sampling import comparison_rows
 from drift_job.status import Outcome, Reason
+from modelmonitor.reportsui import project_name, run_url
 from prediction_store import FeatureSpec, create_store_engine
 
 COMPUTE_MODULE = "drift_job.compute"
@@ -97,7 +99,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     needed = max(config.min_rows, 1)
     # A tiny sample fraction can draw no row at all from a large window: nothing to compare.
     if window.total_rows < needed or window.frame.empty:
-        return Outcome(
+        outcome = Outcome(
             result="InsufficientData",
             reason="InsufficientData",
             message=(
@@ -111,6 +113,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             window_end=window_end,
             rows=Rows(model.reference_rows, window.total_rows, len(window.frame), window.sampled),
         )
+        return _recorded(config, outcome, None)
     reference = _retrying(config, lambda: read_reference(engine, model, specs))
     log.info(
         "read %d of %d rows in the window and %d reference rows in %.1fs",
@@ -161,7 +164,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             snapshot, config.report_dir, model.name, finished_at, config.keep_reports
         )
         log.info("saved %s and %s in %.1fs", reports.json, reports.html, time.monotonic() - saving)
-    return Outcome(
+    outcome = Outcome(
         result="Completed",
         reason="DatasetDrift" if result.dataset_drift else "NoDrift",
         message=message,
@@ -174,6 +177,51 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         rows=rows,
         reports=reports,
     )
+    return _recorded(config, outcome, snapshot)
+
+
+def _recorded(config: DriftJobConfig, outcome: Outcome, snapshot: Any) -> Outcome:
+    """The outcome, once its run is in the Evidently workspace (when there is one).
+
+    A run without a drift report (too little data) is added all the same, with the window's
+    row count as its report: the UI shows it as what it was, not as a gap.
+    """
+    if config.workspace is None:
+        return outcome
+    from drift_job.workspace import add_run, row_count_report, run_labels  # noqa: PLC0415
+
+    if config.monitor is not None and config.namespace is not None:
+        project = project_name(config.namespace, config.monitor)
+        description = f"Drift runs of ModelMonitor {project} (model {config.model})"
+    else:
+        project = config.model
+        description = f"Drift runs of model {config.model}"
+    if snapshot is None:
+        snapshot = row_count_report(outcome.rows.current if outcome.rows else 0)
+    saving = time.monotonic()
+    run = add_run(
+        config.workspace,
+        project,
+        snapshot,
+        description=description,
+        labels=run_labels(
+            outcome,
+            model=config.model,
+            window=_duration(config),
+            monitor=project if config.monitor is not None else None,
+        ),
+        keep=config.keep_reports,
+    )
+    log.info(
+        "added run %s to project %s (%s) in %.1fs",
+        run.run,
+        project,
+        run.project,
+        time.monotonic() - saving,
+    )
+    if config.ui_url is None:
+        return outcome
+    return dataclasses.replace(outcome, report_url=run_url(config.ui_url, run.project, run.run))
 
 
 def _import_quietly(module: str) -> None:

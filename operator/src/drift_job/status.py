@@ -47,6 +47,8 @@ class Outcome:
     window_end: datetime | None = None
     rows: Rows | None = None
     reports: ReportFiles | None = None
+    # The run's page in the Evidently UI, when the run went to a workspace a UI serves.
+    report_url: str | None = None
 
 
 def condition_status(outcome: Outcome) -> Literal["True", "False", "Unknown"]:
@@ -86,9 +88,20 @@ def build_drift_status(outcome: Outcome, previous: Mapping[str, Any]) -> dict[st
         drift["driftedColumns"] = result.drifted_columns
         drift["columns"] = len(result.columns)
         drift["features"] = [feature_to_json(column) for column in result.columns]
-    if outcome.reports is not None:
-        drift["report"] = {"json": str(outcome.reports.json), "html": str(outcome.reports.html)}
+    report = report_to_json(outcome)
+    if report:
+        drift["report"] = report
     return drift
+
+
+def report_to_json(outcome: Outcome) -> dict[str, str]:
+    """`status.drift.report`: the saved files' paths and the run's page in the UI, if any."""
+    report: dict[str, str] = {}
+    if outcome.reports is not None:
+        report |= {"json": str(outcome.reports.json), "html": str(outcome.reports.html)}
+    if outcome.report_url is not None:
+        report["url"] = outcome.report_url
+    return report
 
 
 def build_condition(outcome: Outcome, previous: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,6 +102,17 @@ def test_insufficient_data_is_unknown_and_keeps_the_last_success() -> None:
     assert drift["rows"]["current"] == 12
     # No verdict from this run: the drift fields are not claimed.
     assert not {"datasetDrift", "driftShare", "features", "report"} & set(drift)
+
+
+def test_a_run_in_the_ui_links_its_page_whatever_it_found() -> None:
+    url = "http://reports.example/projects/p/reports/r"
+    completed = dataclasses.replace(_completed(T0, drifted=1), report_url=url)
+    drift = build_status_apply("credit", "risk", completed, previous={})["status"]["drift"]
+    assert drift["report"] == {"json": "/reports/a.json", "html": "/reports/a.html", "url": url}
+    # Too little data is a run in the UI too: the status links it.
+    insufficient = dataclasses.replace(_insufficient(T0), report_url=url)
+    drift = build_status_apply("credit", "risk", insufficient, previous={})["status"]["drift"]
+    assert drift["report"] == {"url": url}
 
 
 def test_the_transition_time_moves_only_when_the_condition_changes() -> None:
