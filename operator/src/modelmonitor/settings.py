@@ -11,6 +11,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+ReportsUrl = Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELMONITOR_", frozen=True)
@@ -28,6 +31,10 @@ class Settings(BaseSettings):
     field_manager: str = Field(default="modelmonitor", min_length=1, max_length=128)
     # Seconds between resyncs of every monitor: repairs children edited while nobody watched.
     resync_seconds: float = Field(default=300.0, gt=0)
+    # The Evidently UI the chart runs over the reports claim, by namespace: the base URL people
+    # open. Monitors whose reports go to that claim there get report links; others get none.
+    reports_ui_urls: dict[DnsLabel, ReportsUrl] = Field(default_factory=dict)
+    reports_claim_name: str = Field(default="drift-reports", min_length=1, max_length=253)
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ NEVER_IN_OPERATOR = ("evidently", "pandas", "drift_job", "sklearn")
 
 # One module per kind of child; the others are what the kinds share.
 RENDER_KINDS = {"cronjob", "rbac", "prometheusrule", "dashboard"}
-RENDER_SHARED = {"common", "promql", "slo"}
+RENDER_SHARED = {"common", "promql", "reportlinks", "slo"}
 
 
 def _imports(path: Path) -> set[str]:

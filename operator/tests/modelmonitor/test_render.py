@@ -107,7 +107,7 @@ def test_drift_job_command_follows_the_contract(settings: Settings) -> None:
         "--drift-share", "0.3",
         "--numerical-columns", "age_in_years,credit_amount,duration_in_month",
         "--categorical-columns", "purpose,housing",
-        "--report-dir", "/reports", "--keep-reports", "5",
+        "--report-dir", "/reports", "--workspace", "/reports/workspace", "--keep-reports", "5",
         "--monitor", "credit-score-v2", "--namespace", "lending", "--output", "json",
     ]  # fmt: skip
 

@@ -6,19 +6,25 @@ from typing import Any
 
 from modelmonitor.naming import DRIFT_JOB_COMPONENT, drift_job_name
 from modelmonitor.render.common import metadata
+from modelmonitor.render.reportlinks import ReportLinks, report_links
 from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import DriftSpec, Monitor
 
 REPORT_DIR = "/reports"
+# The Evidently workspace on the report volume, which the chart's Evidently UI serves.
+WORKSPACE_DIR = f"{REPORT_DIR}/workspace"
 # The image's non-root user (distroless convention); fsGroup lets it write to the report volume.
 RUN_AS_USER = 65532
 # A run that cannot start within this many seconds of its slot is skipped, not queued.
 MAX_STARTING_DEADLINE_SECONDS = 300
 
 
-def drift_job_args(monitor: Monitor) -> list[str]:
-    """The `drift-job` arguments for this monitor, in the order docs/contracts.md lists them."""
+def drift_job_args(monitor: Monitor, links: ReportLinks | None = None) -> list[str]:
+    """The `drift-job` arguments for this monitor, in the order docs/contracts.md lists them.
+
+    `links`: the Evidently UI that serves the monitor's runs, if one does.
+    """
     drift = monitor.spec.drift
     model = monitor.spec.model
     args = ["--model", model.name]
@@ -44,7 +50,10 @@ def drift_job_args(monitor: Monitor) -> list[str]:
         if drift.columns.categorical:
             args += ["--categorical-columns", ",".join(drift.columns.categorical)]
     if drift.reports is not None:
-        args += ["--report-dir", REPORT_DIR, "--keep-reports", str(drift.reports.keep)]
+        args += ["--report-dir", REPORT_DIR, "--workspace", WORKSPACE_DIR]
+        if links is not None:
+            args += ["--ui-url", links.base_url]
+        args += ["--keep-reports", str(drift.reports.keep)]
     args += ["--monitor", monitor.name, "--namespace", monitor.namespace, "--output", "json"]
     return args
 
@@ -71,7 +80,7 @@ def _container(monitor: Monitor, settings: Settings) -> dict[str, Any]:
         "image": settings.drift_image,
         "imagePullPolicy": settings.drift_image_pull_policy,
         "command": ["drift-job"],
-        "args": drift_job_args(monitor),
+        "args": drift_job_args(monitor, report_links(monitor, settings)),
         "env": [
             {
                 "name": "DRIFT_STORE_URL",

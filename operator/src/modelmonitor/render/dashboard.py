@@ -22,6 +22,7 @@ from modelmonitor.naming import DASHBOARD_COMPONENT, dashboard_name
 from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
 from modelmonitor.render.promql import Matcher, Selector, number
+from modelmonitor.render.reportlinks import ReportLinks, report_links
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
 
@@ -201,7 +202,8 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
     ]
 
 
-def render_dashboard_json(monitor: Monitor) -> dict[str, Any]:
+def render_dashboard_json(monitor: Monitor, links: ReportLinks | None = None) -> dict[str, Any]:
+    """The dashboard; `links`: the Evidently UI serving the monitor's runs, linked at the top."""
     title = monitor.spec.dashboard.title or f"Model {monitor.spec.model.name} ({monitor.namespace})"
     builder = (
         gd.Dashboard(title)
@@ -212,6 +214,15 @@ def render_dashboard_json(monitor: Monitor) -> dict[str, Any]:
         .readonly()
         .with_variable(gd.DatasourceVariable("datasource").label("Data source").type("prometheus"))
     )
+    if links is not None:
+        builder = builder.link(
+            gd.DashboardLink("Drift reports (Evidently)")
+            .type(gm.DashboardLinkType.LINK)
+            .url(links.project_url)
+            .tooltip("Every drift run of this monitor in the Evidently UI")
+            .icon("doc")
+            .target_blank(True)
+        )
     for panel in _panels(monitor, _Queries(monitor)):
         builder = (
             builder.with_row(panel) if isinstance(panel, gd.Row) else builder.with_panel(panel)
@@ -221,7 +232,7 @@ def render_dashboard_json(monitor: Monitor) -> dict[str, Any]:
 
 
 def render_dashboard(monitor: Monitor, settings: Settings) -> dict[str, Any]:
-    board = render_dashboard_json(monitor)
+    board = render_dashboard_json(monitor, report_links(monitor, settings))
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

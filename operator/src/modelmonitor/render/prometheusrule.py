@@ -14,6 +14,7 @@ from modelmonitor.naming import ALERTING_COMPONENT, drift_job_name, rules_name
 from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
 from modelmonitor.render.promql import Matcher, Selector, number, rate, sum_rate
+from modelmonitor.render.reportlinks import ReportLinks, report_annotations, report_links
 from modelmonitor.schedule import longest_interval_seconds
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
@@ -110,8 +111,9 @@ def _recording_rules(ctx: _Context) -> list[dict[str, Any]]:
 class _Alerts:
     """Builds alert rules with the labels and annotations every alert of the monitor carries."""
 
-    def __init__(self, ctx: _Context) -> None:
+    def __init__(self, ctx: _Context, links: ReportLinks | None = None) -> None:
         self.ctx = ctx
+        self.links = links
 
     def alert(
         self,
@@ -123,7 +125,10 @@ class _Alerts:
         *,
         pending: str | None = None,
         extra_labels: dict[str, str] | None = None,
+        report: bool = False,
     ) -> dict[str, Any]:
+        """One alert; `report`: it is about what a run found, so it links the runs (if a UI
+        serves them)."""
         monitor = self.ctx.monitor
         rule: dict[str, Any] = {"alert": name, "expr": expr}
         if pending is not None:
@@ -140,6 +145,7 @@ class _Alerts:
             "summary": summary,
             "description": description,
             "runbook_url": f"{monitor.spec.alerts.runbook_base_url}#{name.lower()}",
+            **(report_annotations(self.links) if report else {}),
         }
         return rule
 
@@ -289,6 +295,7 @@ def _drift_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
             "{{ $value | humanizePercentage }} of the features drifted (threshold"
             f" {number(spec.drift.drift_share)}). Drifted: {drifted}. Report and details:"
             f" {status_hint}.",
+            report=True,
         ),
         alerts.alert(
             "ModelFeatureDriftDetected",
@@ -298,6 +305,7 @@ def _drift_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
             f"{model}: feature {{{{ $labels.feature }}}} drifted",
             "The distribution of {{ $labels.feature }} in the current window differs from the"
             f" reference. Details: {status_hint}.",
+            report=True,
         ),
         alerts.alert(
             "ModelDriftJobFailed",
@@ -330,7 +338,7 @@ def _drift_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
 
 def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, Any]:
     ctx = _Context(monitor)
-    alerts = _Alerts(ctx)
+    alerts = _Alerts(ctx, report_links(monitor, settings))
     group = f"modelmonitor.{monitor.namespace}.{monitor.name}"
     return {
         "apiVersion": "monitoring.coreos.com/v1",
