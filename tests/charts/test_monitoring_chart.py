@@ -77,7 +77,12 @@ def test_every_object_carries_the_recommended_labels(helm: Helm) -> None:
         assert labels.get("app.kubernetes.io/managed-by") == "Helm", where
         assert labels.get("app.kubernetes.io/version") == "0.1.0", where
         assert labels.get("helm.sh/chart") == "monitoring-0.1.0", where
-        assert labels.get("app.kubernetes.io/component") in {"operator", "reports", "crd"}, where
+        assert labels.get("app.kubernetes.io/component") in {
+            "operator",
+            "reports",
+            "reports-ui",
+            "crd",
+        }, where
 
 
 def permissions(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:

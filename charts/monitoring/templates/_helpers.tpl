@@ -69,3 +69,45 @@ app.kubernetes.io/component: operator
 {{- define "monitoring.driftJob.image" -}}
 {{- printf "%s:%s" .Values.driftJob.image.repository (.Values.driftJob.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/* "-reports-ui" is 11 characters: the base is cut to 52 so the whole stays within 63. */}}
+{{- define "monitoring.reportsUi.fullname" -}}
+{{- printf "%s-reports-ui" (include "monitoring.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- end }}
+
+{{/* Labels of the Evidently UI's objects. */}}
+{{- define "monitoring.reportsUi.labels" -}}
+{{ include "monitoring.commonLabels" . }}
+app.kubernetes.io/component: reports-ui
+{{- end }}
+
+{{- define "monitoring.reportsUi.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "monitoring.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: reports-ui
+{{- end }}
+
+{{/* The namespaces of the reports claims (and of their UIs), as a JSON list. */}}
+{{- define "monitoring.reports.namespaces" -}}
+{{- .Values.reports.persistence.namespaces | default (list .Release.Namespace) | toJson }}
+{{- end }}
+
+{{/*
+The UI's base URL in each namespace, as the JSON object the operator reads
+(MODELMONITOR_REPORTS_UI_URLS): empty without a UI or an externalURL, so no link is rendered.
+One URL for several UIs would link some monitors to another namespace's UI: refused.
+*/}}
+{{- define "monitoring.reportsUi.urls" -}}
+{{- $ui := .Values.reports.ui }}
+{{- $urls := dict }}
+{{- if and $ui.enabled $ui.externalURL }}
+{{- $namespaces := include "monitoring.reports.namespaces" . | fromJsonArray }}
+{{- if and (gt (len $namespaces) 1) (not (contains "{namespace}" $ui.externalURL)) }}
+{{- fail "reports.ui.externalURL: with several namespaces each has its own UI; put {namespace} in the URL" }}
+{{- end }}
+{{- range $namespaces }}
+{{- $_ := set $urls . (replace "{namespace}" . $ui.externalURL) }}
+{{- end }}
+{{- end }}
+{{- $urls | toJson }}
+{{- end }}
