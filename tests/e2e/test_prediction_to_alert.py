@@ -38,6 +38,7 @@ from demo.traffic import normal_traffic
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
 from modelmonitor.naming import dashboard_name
+from modelmonitor.reportsui import project_id, project_name
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -219,6 +220,30 @@ def test_drifted_traffic_raises_model_drift_detected(stack: Stack) -> None:
     assert alert["labels"]["severity"]
     assert alert["labels"]["team"] == "risk"
     assert alert["annotations"]["runbook_url"].startswith("http")
+
+
+def test_the_run_that_found_drift_opens_in_the_evidently_ui(stack: Stack) -> None:
+    """The chart's UI (its pod behind a port-forward, or its commands as processes) serves the
+    run the status links; the drift alert links the monitor's runs there."""
+    ui = stack.start_reports_ui()
+    project = project_id(project_name(APP_NAMESPACE, MONITOR))
+    url = _drift_status(stack)["report"]["url"]
+    assert url.startswith(f"{ui}/projects/{project}/reports/")
+    run_id = url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 60
+    while True:  # the UI scans its workspace every second (reports.ui.pollSeconds)
+        response = httpx.get(f"{ui}/api/projects/{project}/snapshots", timeout=10)
+        runs = {run["id"]: run for run in response.json()} if response.is_success else {}
+        if run_id in runs or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert run_id in runs, f"the UI does not list the run {run_id}: {sorted(runs)}"
+    assert runs[run_id]["tags"] == ["DatasetDrift", "model_version=1", "window=1h"]
+    # Scheduled runs every minute: the newest `keep` stay (TEST_SIZED_SPEC).
+    assert len(runs) <= TEST_SIZED_SPEC["drift"]["reports"]["keep"]
+    assert stack.webhook is not None
+    alert = stack.webhook.wait_for("ModelDriftDetected", timeout=180)[0]
+    assert alert["annotations"]["report_url"] == f"{ui}/projects/{project}/reports"
 
 
 def test_an_error_burst_pages_and_recovery_resolves_it(stack: Stack) -> None:

@@ -3,7 +3,8 @@
 The API image runs as Kubernetes runs it with the chart's security context (read-only root
 filesystem with a tmpfs on /tmp, every capability dropped, no privilege escalation), published
 on loopback only; it answers /readyz and scores an application with the model bundled at build
-time. The operator image renders the example ModelMonitor; the drift image's entry point starts.
+time. The operator image renders the example ModelMonitor; the drift image's entry point starts,
+and its `reports-ui` serves the Evidently UI from a read-only volume.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from drift_job.workspace import RunLabels, add_run, row_count_report
 
 from .imagetools import IMAGE_USER, PODMAN_RUN_FLAGS, REPO, free_port, podman, podman_run
 
@@ -185,6 +191,68 @@ def test_drift_image_entry_point_starts(images: dict[str, str]) -> None:
     helped = podman_run(images["drift"], "--help", options=("--read-only",))
     assert helped.returncode == 0, helped.stderr
     assert "--store-url" in helped.stdout
+
+
+def test_drift_image_serves_the_evidently_ui_offline_from_a_read_only_volume(
+    images: dict[str, str], tmp_path: Path
+) -> None:
+    """The chart's UI container: `reports-ui` from the drift image, the volume read-only, no
+    network beyond its published port. It lists the run written here, and serves Evidently's
+    page and scripts from the installed package."""
+    volume = tmp_path / "reports"
+    volume.mkdir()
+    volume.chmod(0o777)  # the image's user creates the workspace there, as on a volume
+    prepared = podman_run(
+        images["drift"],
+        "--workspace",
+        "/reports/workspace",
+        "--prepare",
+        options=("--read-only", "--entrypoint", "reports-ui", "-v", f"{volume}:/reports"),
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    labels = RunLabels("a run", ("NoDrift",), {}, datetime(2026, 1, 1))  # naive UTC
+    run = add_run(
+        volume / "workspace", "credit/credit-score", row_count_report(5), description="",
+        labels=labels, keep=5,
+    )  # fmt: skip
+    port = free_port()
+    started = podman(
+        "run",
+        "--detach",
+        *PODMAN_RUN_FLAGS,
+        *RESTRICTED,
+        "--user",
+        "65532:65532",  # the chart's identity for the UI and the drift jobs
+        "--publish",
+        f"127.0.0.1:{port}:8000",
+        "-v",
+        f"{volume}:/reports:ro",
+        "--entrypoint",
+        "reports-ui",
+        images["drift"],
+        *("--workspace", "/reports/workspace", "--host", "0.0.0.0", "--poll-seconds", "1"),
+    )
+    assert started.returncode == 0, started.stderr
+    container = started.stdout.strip()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/version", timeout=2).is_success:
+                    break
+            assert time.monotonic() < deadline, podman("logs", container).stderr[-3000:]
+            time.sleep(0.5)
+        runs = httpx.get(f"{url}/api/projects/{run.project}/snapshots", timeout=10).json()
+        assert [r["id"] for r in runs] == [str(run.run)]
+        page = httpx.get(f"{url}/projects/{run.project}/reports/{run.run}", timeout=10)
+        assert page.status_code == 200
+        scripts = re.findall(r'src="(/static/js/[^"]+\.js)"', page.text)
+        assert scripts
+        for script in scripts:
+            assert httpx.get(f"{url}{script}", timeout=10).status_code == 200
+    finally:
+        podman("rm", "--force", "--time", "5", container)
 
 
 def test_drift_image_reports_an_unreachable_store_with_its_exit_code(

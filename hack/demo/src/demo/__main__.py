@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from demo import cluster
 from demo.imagebuild import local_node_images
@@ -134,9 +135,10 @@ def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
     kube.install_prometheus_operator_crds()
     stack.install_charts()
 
-    out.step("The credit API and the operator")
+    out.step("The credit API, the operator and the Evidently UI")
     stack.start_api()
     stack.start_operator()
+    stack.start_reports_ui()
     if kube.runs_pods:
         out.say("kubectl get pods -A:")
         _print_indented(kube.kubectl("get", "pods", "-A").stdout)
@@ -160,12 +162,12 @@ def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
     out.step(f"Normal traffic: {NORMAL_TRAFFIC} applications from the German Credit data")
     stack.send_traffic(NORMAL_TRAFFIC)
     stack.wait_prediction_log_flushed(NORMAL_TRAFFIC)
-    _drift_step(stack, out)
+    drift_step(stack, out)
 
     out.step(f"Drifted traffic: {DRIFTED_TRAFFIC} older applicants asking for more, for longer")
     stack.send_traffic(DRIFTED_TRAFFIC, drifted=True)
     stack.wait_prediction_log_flushed(NORMAL_TRAFFIC + DRIFTED_TRAFFIC)
-    _drift_step(stack, out)
+    drift_step(stack, out)
 
     out.step("Waiting for ModelDriftDetected at the Alertmanager webhook")
     assert stack.webhook is not None
@@ -173,6 +175,8 @@ def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
     out.say(f"received: {alert['labels']['alertname']} severity={alert['labels'].get('severity')}")
     out.say(f"summary: {alert['annotations'].get('summary')}")
     out.say(f"runbook: {alert['annotations'].get('runbook_url')}")
+    if "report_url" in alert["annotations"]:
+        out.say(f"reports: {alert['annotations']['report_url']}")
     _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
 
     out.step("Deleting the ModelMonitor: its children go with it (owner references)")
@@ -206,17 +210,21 @@ def _monitor_children(kube: Kube, *options: str) -> str:
     ).stdout
 
 
-def _drift_step(stack: Stack, out: Narrator) -> None:
+def drift_step(stack: Stack, out: Narrator) -> dict[str, Any]:
+    """Run the drift job once; say what it found and where its report opens. Its status."""
     run = stack.run_drift_job()
-    drift = (stack.monitor() or {}).get("status", {}).get("drift", {})
+    drift: dict[str, Any] = (stack.monitor() or {}).get("status", {}).get("drift", {})
     drifted = [f["name"] for f in drift.get("features", []) if f.get("drifted")]
     out.say(
         f"exit {run.exit_code}: {drift.get('result')}, dataset drift {drift.get('datasetDrift')}, "
         f"share {drift.get('driftShare')}, drifted: {', '.join(drifted) or 'none'}"
     )
-    report = drift.get("report", {}).get("html")
-    if report:
-        out.say(f"report: {report}")
+    report = drift.get("report", {})
+    if "url" in report:
+        out.say(f"the run in the Evidently UI: {report['url']}")
+    if "html" in report:
+        out.say(f"its HTML report: {report['html']}")
+    return drift
 
 
 @contextlib.contextmanager

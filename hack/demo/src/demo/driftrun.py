@@ -74,15 +74,21 @@ def run_as_process(
     `volumes` maps the container's mount paths to directories here (what the volume would be);
     arguments under a mapped mount path are rewritten to the directory.
     """
-    executable = Path(sys.executable).parent / run.argv[0]
-    argv = [
-        str(executable) if executable.exists() else run.argv[0],
-        *(_host_path(part, volumes or {}) for part in run.argv[1:]),
-    ]
+    argv = host_argv(run, volumes or {})
     env = {**os.environ, **run.env, "KUBECONFIG": str(kubeconfig)}
     return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def host_argv(run: ContainerRun, volumes: Mapping[str, Path]) -> list[str]:
+    """The container's command line for this machine: the entry point installed beside this
+    interpreter, arguments under a mapped mount path rewritten to its directory."""
+    executable = Path(sys.executable).parent / run.argv[0]
+    return [
+        str(executable) if executable.exists() else run.argv[0],
+        *(_host_path(part, volumes) for part in run.argv[1:]),
+    ]
 
 
 def run_with_podman(

@@ -32,6 +32,8 @@ from demo.stack import (
     APP_NAMESPACE,
     MONITOR,
     MONITORING_NAMESPACE,
+    REPORTS_UI,
+    REPORTS_UI_PODS,
     STORE_SECRET,
     TEST_SIZED_SPEC,
     ClusterSteps,
@@ -39,6 +41,7 @@ from demo.stack import (
     PredictionLogCounts,
     Say,
     prediction_log_counts_from,
+    reports_ui_values,
 )
 from localkube.addresses import NODE_ADDRESS
 from localkube.images import podman_image_archive
@@ -63,7 +66,9 @@ DATABASE_STATEFULSET = "credit-api-postgresql"
 DATABASE_PODS = "app.kubernetes.io/instance=credit-api,app.kubernetes.io/component=database"
 OPERATOR_DEPLOYMENT = "monitoring-operator"
 OPERATOR_PODS = "app.kubernetes.io/instance=monitoring,app.kubernetes.io/component=operator"
-# TEST_SIZED_SPEC keeps reports on this claim; on the local path its mount is a directory here.
+# TEST_SIZED_SPEC keeps reports on this claim, which the monitoring chart creates (ReadWriteOnce,
+# the default class: the drift pods and the UI's share the one node); on the local path its
+# mount is a directory here.
 REPORTS_CLAIM: str = TEST_SIZED_SPEC["drift"]["reports"]["persistentVolumeClaim"]
 # What `kubectl create job --from=cronjob/...` puts on the Jobs it creates.
 MANUAL_JOB_ANNOTATION = "cronjob.kubernetes.io/instantiate"
@@ -282,6 +287,7 @@ class PodStack(ClusterSteps):
         self.images = images
         self.api: ServiceApi | None = None
         self.operator: PodOperator | None = None
+        self.reports_ui: PortForward | None = None
         self.observability: kps.KpsEndpoints | None = None
 
     # --- the Kubernetes side -------------------------------------------------------------
@@ -294,6 +300,8 @@ class PodStack(ClusterSteps):
                 [podman_image_archive(ref, self.say) for ref in self.images.references()]
             )
         self.say(f"helm install monitoring charts/monitoring ({self.images.operator})")
+        # The chart's Evidently UI and the reports claim it serves go to the app namespace.
+        self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
         cluster.install_chart(
             self.kube,
             "monitoring",
@@ -303,6 +311,7 @@ class PodStack(ClusterSteps):
                 "operator": {"image": cluster.image_values(self.images.operator)},
                 "driftJob": {"image": cluster.image_values(self.images.drift)},
                 "serviceMonitor": {"interval": SCRAPE_INTERVAL},
+                **reports_ui_values(self.reports_ui_url, create_claim=True),
             },
             wait=True,
         )
@@ -317,7 +326,6 @@ class PodStack(ClusterSteps):
         cluster.install_chart(
             self.kube, "credit-api", "credit-api", APP_NAMESPACE, values, wait=True
         )
-        cluster.apply(self.kube, _reports_claim(), APP_NAMESPACE)
 
     def start_observability(self) -> PrometheusApi:
         """kube-prometheus-stack, alerting a webhook here; its Prometheus, once it scrapes the
@@ -433,6 +441,28 @@ class PodStack(ClusterSteps):
             )
             self.operator = self._forward_operator(pod, port)
         return self.operator
+
+    def start_reports_ui(self) -> str:
+        """The UI's Service behind a port-forward on `reports_ui_port`, the port the chart was
+        told (reports.ui.externalURL): the links in statuses and alerts open here."""
+        if self.reports_ui is None:
+            _, port = self._rolled_out(APP_NAMESPACE, REPORTS_UI, REPORTS_UI_PODS, "http")
+            forward = PortForward(
+                self.kube,
+                APP_NAMESPACE,
+                f"service/{REPORTS_UI}",
+                port,
+                self.work_dir,
+                local_port=self.reports_ui_port,
+            ).start()
+            try:
+                _wait_http_ok(f"{forward.url}/api/version", timeout=60)
+            except TimeoutError:
+                forward.stop()
+                raise
+            self.reports_ui = forward
+            self.say(f"Evidently UI Service at {forward.url}")
+        return self.reports_ui.url
 
     def restart_operator(self, *, kill: bool) -> PodOperator:
         """Delete the operator's pod (at once, without grace, when `kill`, as a node loss
@@ -615,12 +645,13 @@ class PodStack(ClusterSteps):
 
     def stop(self) -> None:
         """Stop the port-forwards and the webhook receiver; what runs in the cluster stays."""
-        for forward in (self.observability, self.operator, self.api):
+        for forward in (self.observability, self.reports_ui, self.operator, self.api):
             if forward is not None:
                 forward.stop()
         if self.webhook is not None:
             self.webhook.stop()
         self.observability = self.operator = self.api = self.webhook = None
+        self.reports_ui = None
         self.prometheus = None
 
     # --- helpers ---------------------------------------------------------------------------
@@ -719,16 +750,6 @@ class PodStack(ClusterSteps):
         ).start()
         self.say(f"operator pod {pod}, metrics at {forward.url}/metrics")
         return PodOperator(forward)
-
-
-def _reports_claim() -> dict[str, Any]:
-    """The claim the test-sized monitors keep their reports on (the cluster's default class)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": REPORTS_CLAIM},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
 
 
 def helm_set_json(values: Mapping[str, Any], prefix: str = "") -> str:

@@ -96,3 +96,23 @@ class Operator:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+class ReportsUi:
+    """The chart's Evidently UI container (`reports-ui`) as a process on a loopback port."""
+
+    def __init__(self, argv: list[str], port: int, work_dir: Path, env: Mapping[str, str]) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = ServerProcess(argv, work_dir / "reports-ui.log", env={**os.environ, **env})
+
+    def start(self, timeout: float = 90.0) -> ReportsUi:
+        self.process.start()
+        self.process.wait_until(
+            lambda: httpx.get(f"{self.url}/api/version", timeout=2).is_success,
+            timeout,
+            "reports-ui (the Evidently UI)",
+        )
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()

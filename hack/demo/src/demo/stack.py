@@ -29,12 +29,14 @@ from demo.driftrun import (
     ContainerRun,
     container_run,
     container_run_from_job,
+    host_argv,
     run_as_process,
     run_with_podman,
 )
 from demo.faults import FAULT_FILE_ENV
-from demo.services import CreditApi, Operator
+from demo.services import CreditApi, Operator, ReportsUi
 from localkube.kube import Kube
+from localservers.ports import free_port
 from localservers.prometheus import AlertmanagerServer, PrometheusApi, PrometheusServer
 from localservers.webhook import WebhookReceiver
 from modelmonitor.naming import drift_job_name, rules_name
@@ -69,6 +71,27 @@ TEST_SIZED_SPEC: dict[str, Any] = {
 
 Say = Callable[[str], None]
 DriftRunner = Literal["process", "podman"]
+
+# The monitoring chart's Evidently UI (reports.ui) in the app namespace, over the reports claim.
+REPORTS_UI = "monitoring-reports-ui"
+REPORTS_UI_PODS = "app.kubernetes.io/instance=monitoring,app.kubernetes.io/component=reports-ui"
+REPORTS_MOUNT = "/reports"
+
+
+def reports_ui_values(url: str, *, create_claim: bool) -> dict[str, Any]:
+    """The monitoring chart's values for a UI over the app namespace's reports claim, linked
+    at `url` (where this machine reaches it: the loopback port it is given)."""
+    claim = TEST_SIZED_SPEC["drift"]["reports"]["persistentVolumeClaim"]
+    return {
+        "reports": {
+            "persistence": {
+                "enabled": create_claim,
+                "namespaces": [APP_NAMESPACE],
+                "claimName": claim,
+            },
+            "ui": {"enabled": True, "externalURL": url, "pollSeconds": 1},
+        }
+    }
 
 
 @dataclass
@@ -106,6 +129,10 @@ class ClusterSteps:
         self.work_dir = work_dir
         self.say = say
         self._jobs_run: set[str] = set()
+        # Where this machine reaches the Evidently UI, chosen before the chart is installed:
+        # the chart gives it to the operator, which links each run there.
+        self.reports_ui_port = free_port()
+        self.reports_ui_url = f"http://127.0.0.1:{self.reports_ui_port}"
         self.prometheus: PrometheusApi | None = None
         # On this machine (the process path): the servers behind `prometheus` and alerting.
         self.prometheus_server: PrometheusServer | None = None
@@ -116,6 +143,10 @@ class ClusterSteps:
         raise NotImplementedError
 
     def start_operator(self) -> _MetricsEndpoint:
+        raise NotImplementedError
+
+    def start_reports_ui(self) -> str:
+        """The Evidently UI over the reports claim, at `reports_ui_url` (returned)."""
         raise NotImplementedError
 
     def wait_monitor_ready(self, name: str = MONITOR, timeout: float = 60) -> dict[str, Any]:
@@ -203,16 +234,22 @@ class LocalStack(ClusterSteps):
         self._store_restart = store_restart
         self.api: CreditApi | None = None
         self.operator: Operator | None = None
+        self.reports_ui: ReportsUi | None = None
 
     # --- the Kubernetes side -------------------------------------------------------------
 
     def install_charts(self) -> None:
-        self.say("helm install monitoring charts/monitoring (the operator, its CRD and RBAC)")
-        values: dict[str, Any] = {}
+        self.say(
+            "helm install monitoring charts/monitoring (the operator, its CRD and RBAC, the"
+            " Evidently UI)"
+        )
+        # The UI goes to the app namespace, where the monitor's reports claim is.
+        self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
+        # No claim here: the drift job and the UI run as processes, the volume is a directory.
+        values = reports_ui_values(self.reports_ui_url, create_claim=False)
         if self.drift_image is not None:
             values["driftJob"] = {"image": cluster.image_values(self.drift_image)}
         cluster.install_chart(self.kube, "monitoring", "monitoring", MONITORING_NAMESPACE, values)
-        self.kube.kubectl("create", "namespace", APP_NAMESPACE, check=False)
         self.say(f"Secret {STORE_SECRET}: the prediction store's URL ({self.database_url})")
         cluster.create_store_secret(self.kube, APP_NAMESPACE, STORE_SECRET, self.database_url)
         self.say(
@@ -277,6 +314,32 @@ class LocalStack(ClusterSteps):
             self.say(f"operator running as ServiceAccount {MONITORING_NAMESPACE}/{account}")
         return self.operator
 
+    def start_reports_ui(self) -> str:
+        """The chart's UI Deployment as processes: its init container's command (which creates
+        the workspace), then its container's, the claim a directory here, on loopback."""
+        if self.reports_ui is None:
+            deployment = cluster.get(self.kube, "deployment", REPORTS_UI, APP_NAMESPACE)
+            if deployment is None:
+                raise LookupError(f"deployment {APP_NAMESPACE}/{REPORTS_UI} does not exist")
+            pod = deployment["spec"]["template"]["spec"]
+            volumes = {REPORTS_MOUNT: self.work_dir / "reports"}
+            no_secrets = _no_secrets(REPORTS_UI)
+            prepare = container_run(
+                {"containers": pod["initContainers"]}, APP_NAMESPACE, no_secrets
+            )
+            subprocess.run(host_argv(prepare, volumes), check=True, capture_output=True, timeout=60)
+            for directory in (self.work_dir / "reports").rglob("*"):
+                if directory.is_dir():  # the drift image's non-root user writes there (podman)
+                    directory.chmod(0o777)
+            ui = container_run(pod, APP_NAMESPACE, no_secrets)
+            argv = host_argv(ui, volumes)
+            # The pod listens on every address of its own network; here, loopback only.
+            argv[argv.index("--host") + 1] = "127.0.0.1"
+            argv[argv.index("--port") + 1] = str(self.reports_ui_port)
+            self.reports_ui = ReportsUi(argv, self.reports_ui_port, self.work_dir, ui.env).start()
+            self.say(f"Evidently UI at {self.reports_ui.url} (the runs of every monitor)")
+        return self.reports_ui.url
+
     def restart_operator(self, *, kill: bool) -> Operator:
         """Stop the operator (SIGKILL when `kill`, as a crash would) and start a new one."""
         if self.operator is not None:
@@ -322,7 +385,9 @@ class LocalStack(ClusterSteps):
         )
         self.say(f"drift job {name}: {' '.join(container.argv)}")
         volumes = {
-            path: self.work_dir / "reports" for path in container.mount_paths if "report" in path
+            path: self.work_dir / "reports"
+            for path in container.mount_paths
+            if path == REPORTS_MOUNT
         }
         if self.drift_runner == "podman":
             token_kubeconfig = self.kube.service_account_kubeconfig(
@@ -378,12 +443,19 @@ class LocalStack(ClusterSteps):
         cluster.uninstall_chart(self.kube, "monitoring", MONITORING_NAMESPACE)
 
     def stop(self) -> None:
-        for server in (self.prometheus_server, self.alertmanager, self.operator, self.api):
+        for server in (
+            self.prometheus_server,
+            self.alertmanager,
+            self.reports_ui,
+            self.operator,
+            self.api,
+        ):
             if server is not None:
                 server.stop()
         if self.webhook is not None:
             self.webhook.stop()
         self.prometheus_server = self.alertmanager = self.operator = self.api = None
+        self.reports_ui = None
         self.prometheus = self.webhook = None
 
 
@@ -458,6 +530,13 @@ def wait_prediction_log_written(api_url: str, expected: int, timeout: float) -> 
             return
         time.sleep(0.2)
     raise TimeoutError(f"the prediction log did not reach {expected} records")
+
+
+def _no_secrets(what: str) -> Callable[[str, str], str]:
+    def refuse(name: str, key: str) -> str:
+        raise ValueError(f"{what} reads no Secret, yet asks for {name}/{key}")
+
+    return refuse
 
 
 def _token_of(kubeconfig: Path) -> str:

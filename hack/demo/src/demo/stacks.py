@@ -64,6 +64,9 @@ class Stack(Protocol):
 
     def start_operator(self) -> OperatorEndpoint: ...
 
+    def start_reports_ui(self) -> str:
+        """The Evidently UI over the reports claim; its URL on this machine."""
+
     def apply_monitor(self, overrides: Mapping[str, Any] = ...) -> dict[str, Any]: ...
 
     def wait_monitor_ready(self, name: str = ..., timeout: float = ...) -> dict[str, Any]: ...
