@@ -4,6 +4,7 @@ The layout is Evidently 0.7's local workspace, what its UI reads (`reports-ui`, 
 ui --workspace`):
 
     <workspace>/<project id>/metadata.json         the project (one per monitor)
+    <workspace>/<project id>/dashboard.json        its panels over the runs (drift share, scores)
     <workspace>/<project id>/snapshots/<run>.json  one run's report (run ids are UUID 7: by time)
 
 and next to it, on the same volume, `<workspace>.staging/`: files being written, and a lock
@@ -37,10 +38,15 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.legacy.core import new_id
 from evidently.legacy.utils import NumpyEncoder
 from evidently.metrics import RowCount
-from evidently.sdk.models import ProjectModel
-from evidently.ui.storage.local.base import PROJECT_FILE_NAME, SNAPSHOTS_DIR_NAME
+from evidently.sdk.models import DashboardModel, PanelMetric, ProjectModel
+from evidently.sdk.panels import counter_panel, line_plot_panel
+from evidently.ui.storage.local.base import (
+    DASHBOARD_FILE_NAME,
+    PROJECT_FILE_NAME,
+    SNAPSHOTS_DIR_NAME,
+)
 
-from drift_job.normalise import rfc3339
+from drift_job.normalise import DRIFTED_COLUMNS_TYPE, VALUE_DRIFT_TYPE, rfc3339
 from drift_job.status import Outcome
 from modelmonitor.reportsui import project_id
 
@@ -128,6 +134,28 @@ def add_run(
     return WorkspaceRun(identifier, run)
 
 
+def project_dashboard() -> DashboardModel:
+    """The project's page: the last verdict, and the drift share and column scores run by run."""
+    share = PanelMetric(
+        legend="share", metric=DRIFTED_COLUMNS_TYPE, metric_labels={"value_type": "share"}
+    )
+    count = PanelMetric(
+        legend="columns", metric=DRIFTED_COLUMNS_TYPE, metric_labels={"value_type": "count"}
+    )
+    return DashboardModel(
+        tabs=[],
+        panels=[
+            counter_panel("Share of drifted columns (last run)", [share], size="half"),
+            counter_panel("Drifted columns (last run)", [count], size="half"),
+            line_plot_panel("Share of drifted columns, run by run", [share]),
+            line_plot_panel(
+                "Drift score per column (p-value or distance, per its test)",
+                [PanelMetric(legend="{{column}}", metric=VALUE_DRIFT_TYPE)],
+            ),
+        ],
+    )
+
+
 def staging_dir(workspace: Path) -> Path:
     """Where files are written before they appear in the workspace: beside it, same volume."""
     return workspace.with_name(f"{workspace.name}.staging")
@@ -181,6 +209,7 @@ def _ensure_project(workspace: Path, staging: Path, project: ProjectModel) -> No
     partial = staging / f"{project.id}.{uuid.uuid4().hex}.partial"
     try:
         (partial / SNAPSHOTS_DIR_NAME).mkdir(parents=True)
+        _write_synced(partial / DASHBOARD_FILE_NAME, project_dashboard().dict())
         _write_synced(partial / PROJECT_FILE_NAME, document)
         partial.rename(directory)
     finally:

@@ -29,7 +29,7 @@ from localservers.browser import chromium, drift_table_rows, visible_text
 from localservers.ports import free_port
 from localservers.process import ServerProcess
 from localservers.pytest_plugin import require_binary
-from modelmonitor.reportsui import project_id, run_url, runs_url
+from modelmonitor.reportsui import project_id, project_url, run_url, runs_url
 
 from .conftest import feature_specs
 
@@ -224,6 +224,13 @@ def test_a_runs_page_shows_its_drifted_columns_and_the_list_its_verdicts(
         for row in rows:
             assert row.drifted is found[row.column].drifted, row.column
             assert row.stattest == found[row.column].stattest
+
+        # The project's page: the last run's verdict in its counters.
+        dashboard = visible_text(
+            chromium(project_url(ui.url, run.project), browser_profile, "--dump-dom").stdout
+        )
+        assert f"Share of drifted columns (last run) {drifted / len(found):.2f}" in dashboard
+        assert f"Drifted columns (last run) {drifted} columns" in dashboard
 
         listing = visible_text(
             chromium(runs_url(ui.url, run.project), browser_profile, "--dump-dom").stdout

@@ -110,9 +110,18 @@ def test_a_monitor_has_a_project_of_its_own(tmp_path: Path) -> None:
         workspace, name, row_count_report(3), description="the monitor's runs", **_keep("a", 5)
     )
     assert run.project == project_id("credit/credit-score")
-    project = Workspace(str(workspace)).get_project(run.project)
+    evidently = Workspace(str(workspace))
+    project = evidently.get_project(run.project)
     assert project is not None
     assert (project.name, project.description) == ("credit/credit-score", "the monitor's runs")
+    # Its page: panels over the runs, read back through Evidently's dashboard API.
+    panels = evidently.get_dashboard(run.project).panels
+    assert [panel.title for panel in panels] == [
+        "Share of drifted columns (last run)",
+        "Drifted columns (last run)",
+        "Share of drifted columns, run by run",
+        "Drift score per column (p-value or distance, per its test)",
+    ]
 
 
 def test_the_ui_url_needs_a_workspace_and_a_web_address(
