@@ -74,8 +74,12 @@ class RunLabels:
 def run_labels(outcome: Outcome, *, model: str, window: str, monitor: str | None) -> RunLabels:
     """The outcome's verdict as the run's name, its reason, model version and window as tags."""
     tags: list[str] = [outcome.reason]
-    metadata = {"result": outcome.result, "reason": outcome.reason, "model": model}
-    metadata["window"] = window
+    metadata = {
+        "result": outcome.result,
+        "reason": outcome.reason,
+        "model": model,
+        "window": window,
+    }
     if monitor is not None:
         metadata["monitor"] = monitor
     if outcome.model_version is not None:
