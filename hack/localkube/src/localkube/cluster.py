@@ -57,7 +57,7 @@ def start_cluster(
     binaries = ensure_binaries((*CONTROL_PLANE, *NODE) if node else CONTROL_PLANE, report)
     directory.mkdir(parents=True, exist_ok=True)
     if node:
-        _clean_up_abandoned_node(directory, report)
+        clean_up_abandoned_node(directory, report)
     pki = create_pki(directory / "pki", lifecycle.node_name())
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
@@ -224,8 +224,9 @@ def _stop_node_processes(state: ClusterState, report: Reporter) -> None:
         stop_processes([runtime])
 
 
-def _clean_up_abandoned_node(directory: Path, report: Reporter) -> None:
-    """The machine's node, if a cluster that is no longer running left it set up."""
+def clean_up_abandoned_node(directory: Path | None, report: Reporter = report_to_stderr) -> None:
+    """The machine's node, if a cluster that is no longer running left it set up (a cluster
+    starting in ``directory`` takes its own node over instead)."""
     holder = lifecycle.node_holder()
     if holder is None or holder == directory:
         return

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from localkube.addresses import BRIDGE, CLUSTER_DNS_IP
+from localkube.cluster import clean_up_abandoned_node
 from localkube.images import podman_image_archive
 from localkube.kube import Kube
 from localkube.node.hoststate import differences, mount_points, read_host_state
@@ -49,10 +50,17 @@ def _ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
 
+@pytest.fixture
+def host_without_an_abandoned_node() -> None:
+    """A node that an earlier run killed before its `down` (a CI job past its time) still has the
+    kubelet's sysctls and chains on the host: the state to compare with is the host without it."""
+    clean_up_abandoned_node(None)
+
+
 @pytest.mark.own_node
 @pytest.mark.cluster
 @pytest.mark.slow
-@pytest.mark.usefixtures("node_binaries")
+@pytest.mark.usefixtures("node_binaries", "host_without_an_abandoned_node")
 def test_up_runs_a_ready_node_with_dns_and_down_leaves_the_host_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -109,7 +117,7 @@ OWNER_SCRIPT = textwrap.dedent(
 @pytest.mark.own_node
 @pytest.mark.cluster
 @pytest.mark.slow
-@pytest.mark.usefixtures("node_binaries")
+@pytest.mark.usefixtures("node_binaries", "host_without_an_abandoned_node")
 def test_a_node_whose_owner_was_killed_is_cleaned_up_by_the_next_start(tmp_path: Path) -> None:
     before = read_host_state()
     owner = subprocess.Popen(
@@ -230,7 +238,24 @@ def probe(kube: Kube, kube_namespace: str, base_image: str) -> str:
     kube.kubectl(
         "wait", "-n", kube_namespace, "--for=condition=Ready", f"pod/{PROBE}", "--timeout=120s"
     )
+    # A ready pod is not yet a reachable Service: kube-proxy programs its rules on its next sync,
+    # and until then the Service rejects connections (refused).
+    service = json.loads(
+        kube.kubectl("get", "svc", SERVICE, "-n", kube_namespace, "-o", "json").stdout
+    )
+    wait_for(
+        lambda: _answers(f"http://{service['spec']['clusterIP']}/"),
+        timeout=60,
+        what=f"kube-proxy to route Service {SERVICE} to the pod",
+    )
     return kube_namespace
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _in_probe(kube: Kube, namespace: str, code: str) -> str:
