@@ -195,11 +195,14 @@ def binaries_for_fixture(
     }.get(name, ())
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Tests that bring up a node of their own (`own_node`) run first: the machine has room for
-    one node, and the session's cluster holds it from the first test that asks for `kube`."""
+    one node, and the session's cluster holds it from the first test that asks for `kube`.
+
+    Last of the hooks, so that what `-m` and `-k` deselect asks for no node."""
     own = [item for item in items if item.get_closest_marker("own_node")]
     if own:
         items[:] = own + [item for item in items if not item.get_closest_marker("own_node")]
