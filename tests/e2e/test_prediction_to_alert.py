@@ -8,7 +8,7 @@ The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.st
   the images built here and imported into the node (loaded into kind beforehand).
   kube-prometheus-stack scrapes what our ServiceMonitors select and evaluates what our
   PrometheusRules say; its Alertmanager sends to a webhook receiver that is this test. The
-  error-burst test is skipped there (the production image has no fault switch);
+  production image has no fault switch: there the error burst is the store going away;
 - on a control plane without nodes (`make demo`'s fast path) the API, the operator and the drift
   job run as processes, with a Prometheus and an Alertmanager on loopback.
 
