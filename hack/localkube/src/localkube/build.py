@@ -39,6 +39,8 @@ from localkube.versions import (
     KUBERNETES,
     PROMETHEUS,
     PROMETHEUS_OPERATOR,
+    TILT,
+    TILT_RELEASE_DATE,
     WrapperModule,
     prometheus_release,
 )
@@ -55,6 +57,8 @@ PROXY_FAILURE = re.compile(
 # What go prints when it is older than a go.mod's `go` directive (GOTOOLCHAIN=local).
 GO_TOO_OLD = re.compile(r"requires go\s*(>=\s*)?[0-9]|\btoolchain\b", re.IGNORECASE)
 STAMP_FILE = "build-stamp.json"
+# What `go build -v` prints for each package it compiles: its import path alone.
+PACKAGE_LINE = re.compile(r"[A-Za-z0-9._~/+-]+")
 
 Reporter = Callable[[str], None]
 
@@ -69,6 +73,7 @@ COLD_BUILD_ESTIMATE = {
     "prometheus": "3-8 minutes",
     "alertmanager": "2-5 minutes",
     "kube-state-metrics": "2-5 minutes",
+    "tilt": "5-15 minutes",
 }
 # Who built a Prometheus-family binary (`--version` says "build user"): not the upstream's CI.
 BUILD_USER = "localkube"
@@ -104,6 +109,8 @@ ALERTMANAGER_SERVER = Binary("alertmanager", ALERTMANAGER, ALERTMANAGER.tools[0]
 KUBE_STATE_METRICS_BINARY = Binary(
     "kube-state-metrics", KUBE_STATE_METRICS, "k8s.io/kube-state-metrics/v2"
 )
+# Runs the Tiltfile against the local node (`make tilt-ci`); no cluster needs it.
+TILT_BINARY = Binary("tilt", TILT, TILT.tools[0])
 
 CONTROL_PLANE = (ETCD_SERVER, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, KUBECTL)
 # What a node adds: the scheduler (so Deployments schedule), the kubelet, kube-proxy and the
@@ -195,6 +202,8 @@ def _stamp(module: WrapperModule) -> dict[str, str]:
     # Only where they apply, so the binaries cached before these existed stay current.
     if build_tags(module):
         stamp["tags"] = ",".join(build_tags(module))
+    if module.cgo:
+        stamp["cgo"] = "1"
     standin = standins.digest(module)
     if standin:
         stamp["standins_sha256"] = standin
@@ -245,6 +254,13 @@ def ldflags(module: WrapperModule) -> list[str]:
         flags += prometheus_version_flags(module.version)
         client_go = required_version(module, "k8s.io/client-go")
         flags.append(f"-X {module.upstream}/pkg/app.ClientGoVersion={client_go}")
+    elif module is TILT:
+        # What its release build (goreleaser) stamps; a binary without a version calls itself a
+        # development build and looks for a JavaScript dev server instead of its embedded UI.
+        flags += [
+            f"-X main.version={module.version.removeprefix('v')}",
+            f"-X main.date={TILT_RELEASE_DATE}",
+        ]
     elif module is HELM:
         # helm's Makefile: the Kubernetes version helm assumes is that of its client-go.
         _, minor, _ = required_version(module, "k8s.io/client-go").removeprefix("v").split(".", 2)
@@ -304,7 +320,7 @@ def _build(
             *(b.package for b in binaries),
         ]
         packages = [b.package for b in binaries]
-        _run_with_heartbeat(command, cwd, packages, names, report, flags=flags)
+        _run_with_heartbeat(command, cwd, packages, names, report, flags=flags, cgo=module.cgo)
         target.mkdir(parents=True, exist_ok=True)
         for binary in binaries:
             built = Path(scratch) / go_build_output_name(binary.package)
@@ -331,13 +347,17 @@ def _run_with_heartbeat(
     report: Reporter,
     *,
     flags: list[str],
+    cgo: bool = False,
 ) -> None:
     """Run go build -v, printing every HEARTBEAT_SECONDS how many packages it has compiled."""
     # `go list -deps` downloads every missing module first: minutes without output when cold.
     report(f"resolving and downloading the Go modules of {what} (minutes if none are cached)")
-    total = _count_dependencies(cwd, flags, packages)
+    total = _count_dependencies(cwd, flags, packages, cgo=cgo)
     of_total = f" of at most {total}" if total else ""
+    # go goes on compiling the other packages after an error: the names of the packages it
+    # compiled (`-v`) would push the error out of a plain tail, so what else it said is kept.
     tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
+    said: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
     compiled = 0
     started = time.monotonic()
     done = threading.Event()
@@ -349,17 +369,20 @@ def _run_with_heartbeat(
 
     threading.Thread(target=heartbeat, daemon=True).start()
     try:
-        with _go_process(command, cwd, stderr=subprocess.STDOUT) as process:
+        with _go_process(command, cwd, stderr=subprocess.STDOUT, cgo=cgo) as process:
             assert process.stdout is not None
             for line in process.stdout:
                 compiled += 1
                 tail.append(line.rstrip())
+                if not PACKAGE_LINE.fullmatch(line.strip()):
+                    said.append(line.rstrip())
             returncode = process.wait()
     finally:
         done.set()
     if returncode != 0:
+        output = list(said or tail)
         raise BuildError(
-            f"`{' '.join(command[:4])} ...` failed in {cwd}: {explain_go_failure(list(tail), cwd)}"
+            f"`{' '.join(command[:4])} ...` failed in {cwd}: {explain_go_failure(output, cwd)}"
         )
 
 
@@ -388,19 +411,23 @@ def explain_go_failure(output: list[str], module_dir: Path) -> str:
     return "go said:\n" + "\n".join(output)
 
 
-def _count_dependencies(cwd: Path, flags: list[str], packages: list[str]) -> int | None:
+def _count_dependencies(
+    cwd: Path, flags: list[str], packages: list[str], *, cgo: bool = False
+) -> int | None:
     """How many packages (standard library included) the build may compile: the progress total.
 
     None when go cannot list them (the build itself then reports why).
     """
     command = [go_command(), "list", "-deps", *flags, *packages]
-    with _go_process(command, cwd, stderr=subprocess.DEVNULL) as process:
+    with _go_process(command, cwd, stderr=subprocess.DEVNULL, cgo=cgo) as process:
         listed, _ = process.communicate()
     return len(listed.split()) if process.returncode == 0 else None
 
 
 @contextmanager
-def _go_process(command: list[str], cwd: Path, *, stderr: int) -> Iterator[subprocess.Popen[str]]:
+def _go_process(
+    command: list[str], cwd: Path, *, stderr: int, cgo: bool = False
+) -> Iterator[subprocess.Popen[str]]:
     """Run go in a process group of its own, and stop the whole group if we stop early.
 
     go runs the compiler and linker as children: killing go alone (an interrupted build) would
@@ -409,7 +436,7 @@ def _go_process(command: list[str], cwd: Path, *, stderr: int) -> Iterator[subpr
     process = subprocess.Popen(
         command,
         cwd=cwd,
-        env=go_env(),
+        env=go_env(cgo=cgo),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=stderr,

@@ -105,10 +105,23 @@ def generate(spec: WrapperModule, destination: Path) -> None:
         work = Path(scratch)
         _run_go(["mod", "init", spec.module_path], cwd=work)
         _run_go(["mod", "edit", *edit_arguments(spec, upstream_go_mod)], cwd=work)
-        _run_go(["mod", "tidy"], cwd=work)
+        if spec.tidy_offline:
+            _tidy_offline(spec, work)
+        else:
+            _run_go(["mod", "tidy"], cwd=work)
         destination.mkdir(parents=True, exist_ok=True)
         for name in GENERATED_FILES:
             shutil.copyfile(work / name, destination / name)
+
+
+def _tidy_offline(spec: WrapperModule, work: Path) -> None:
+    """Tidy with the upstream's own module graph only (``WrapperModule.tidy_offline``)."""
+    _run_go(["mod", "download"], cwd=work)  # the graph the requirements name, through the proxy
+    offline = {"GOPROXY": "off", "GOFLAGS": "-mod=mod"}
+    # -e: the test-only imports the upstream's graph lacks stay unresolved instead of failing.
+    _run_go(["mod", "tidy", "-e"], cwd=work, env=offline)
+    # ...but nothing the tools themselves import may be missing.
+    _run_go(["list", "-deps", *spec.tools], cwd=work, env=offline)
 
 
 def generate_all(root: Path | None = None) -> list[Path]:
@@ -121,11 +134,11 @@ def generate_all(root: Path | None = None) -> list[Path]:
     return written
 
 
-def _run_go(arguments: list[str], cwd: Path | None) -> str:
+def _run_go(arguments: list[str], cwd: Path | None, env: dict[str, str] | None = None) -> str:
     completed = subprocess.run(
         [go_command("to generate the wrapper modules (hack/k8s/*/go.mod)"), *arguments],
         cwd=cwd,
-        env=go_env(),
+        env={**go_env(), **(env or {})},
         capture_output=True,
         text=True,
         check=False,

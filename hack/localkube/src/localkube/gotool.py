@@ -66,14 +66,15 @@ def go_proxy() -> str:
     return completed.stdout.strip() or "unknown (`go env GOPROXY` printed nothing)"
 
 
-def go_env() -> dict[str, str]:
-    """The environment for go commands: pure Go, no toolchain downloads, no go.work.
+def go_env(*, cgo: bool = False) -> dict[str, str]:
+    """The environment for go commands: pure Go (unless ``cgo``), no toolchain downloads, no
+    go.work.
 
     GOCACHE and GOMODCACHE stay the user's defaults so every build on the machine shares them.
     Builds keep go's default -mod=readonly: they never rewrite the committed go.mod/go.sum.
     """
     env = dict(os.environ)
-    env["CGO_ENABLED"] = "0"
+    env["CGO_ENABLED"] = "1" if cgo else "0"
     env["GOTOOLCHAIN"] = "local"
     env["GOWORK"] = "off"
     return env

@@ -1,4 +1,5 @@
-"""Files a published Go module embeds but does not contain, made here so that it builds.
+"""Files a published Go module embeds but does not contain, made here so that it builds
+(Alertmanager) or runs (Tilt).
 
 Alertmanager embeds its web UI from ``ui/app/dist`` (``//go:embed app/dist``). Its release
 build makes that folder with npm and the Elm compiler before ``go build``; the Go module has no
@@ -7,6 +8,13 @@ Neither Elm (fetched from GitHub by its npm package) nor the UI's packages are t
 so the build compiles a copy of the module with a one-page placeholder in that folder: every
 line of Go is Alertmanager's own, and its API (``/api/v2``) is complete; only the browser UI is
 missing, which nothing here uses.
+
+Tilt embeds its web UI from ``pkg/assets/build`` (``//go:embed build``), which its release
+build fills with yarn; the Go module has only a robots.txt there. That builds, but a Tilt with a
+release version then stops at start ("running in prod mode, but JS/CSS files are not
+available"), and one without a version looks for a yarn dev server. The stand-in is an
+``index.html`` that says so: the API, ``tilt ci``, ``tilt get``, ``tilt logs`` and ``tilt
+trigger`` are Tilt's own.
 
 Go refuses an ``-overlay`` of files inside the module cache, so the copy is wired in with a
 ``replace`` in a scratch copy of the wrapper's go.mod (``go build -modfile``): the committed
@@ -27,7 +35,7 @@ from pathlib import Path
 
 from localkube.errors import BuildError
 from localkube.gotool import go_command, go_env
-from localkube.versions import ALERTMANAGER, WrapperModule
+from localkube.versions import ALERTMANAGER, TILT, WrapperModule
 
 Reporter = Callable[[str], None]
 
@@ -46,12 +54,29 @@ UI (the upstream release builds it with npm and Elm). The API is complete:
 </html>
 """
 
+# Tilt serves index.html for every path that is not under /static/.
+TILT_UI_FILE = "pkg/assets/build/index.html"
+TILT_UI_PLACEHOLDER = b"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Tilt</title></head>
+<body>
+<h1>Tilt</h1>
+<p>This Tilt was built by localkube from its Go module, which does not contain the web UI (the
+upstream release builds it with yarn). Everything else is Tilt's own: follow the resources with
+<code>tilt get uiresources</code>, their logs with <code>tilt logs -f</code>, press a button with
+<code>tilt trigger &lt;resource&gt;</code>, or run <code>tilt ci</code>.</p>
+</body>
+</html>
+"""
+
 
 def stand_in_files(module: WrapperModule) -> dict[str, bytes]:
     """Path inside the upstream module -> the content the build adds there."""
     if module is ALERTMANAGER:
         # mtime=0: the same bytes on every build, so the stamp and the binary do not change.
         return {ALERTMANAGER_UI_FILE: gzip.compress(ALERTMANAGER_UI_PLACEHOLDER, mtime=0)}
+    if module is TILT:
+        return {TILT_UI_FILE: TILT_UI_PLACEHOLDER}
     return {}
 
 

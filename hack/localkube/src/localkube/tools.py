@@ -13,6 +13,7 @@ from localkube.build import (
     KUBE_APISERVER,
     KUBE_CONTROLLER_MANAGER,
     KUBECTL,
+    TILT_BINARY,
     Binary,
     Reporter,
     ensure_binaries,
@@ -38,6 +39,10 @@ def kube_apiserver_binary(report: Reporter = report_to_stderr) -> Path:
 
 def kube_controller_manager_binary(report: Reporter = report_to_stderr) -> Path:
     return _one(KUBE_CONTROLLER_MANAGER, report)
+
+
+def tilt_binary(report: Reporter = report_to_stderr) -> Path:
+    return _one(TILT_BINARY, report)
 
 
 def _one(binary: Binary, report: Reporter) -> Path:

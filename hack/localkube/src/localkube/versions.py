@@ -23,6 +23,12 @@ PROMETHEUS_VERSION = "v0.314.0"
 ALERTMANAGER_VERSION = "v0.34.0"
 KUBE_STATE_METRICS_VERSION = "v2.20.0"
 
+# Tilt, which runs the Tiltfile against the local node (`make tilt-ci`). Its binary reports the
+# version and date stamped at link time, as its release build does; the date is the release
+# tag's (what `go list -m -json github.com/tilt-dev/tilt@<version>` gives as Time).
+TILT_VERSION = "v0.34.0"
+TILT_RELEASE_DATE = "2025-03-11"
+
 PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 
 
@@ -38,6 +44,17 @@ class WrapperModule:
     the wrapper: Go applies them only in the main module, so without this the wrapper would
     build the upstream against other dependency versions than its own release does (and
     ``go install pkg@version`` refuses a module that has them).
+
+    ``tidy_offline`` runs ``go mod tidy`` without module lookups, after downloading the
+    upstream's own module graph: tidy also loads the tests of the dependencies' packages, and
+    where those import modules the upstream's (pruned) graph does not hold (Tilt: notary's
+    tests, through cfssl), an online tidy adds them at their latest versions, which raises shared
+    dependencies (grpc, golang.org/x/crypto, ...) far above the upstream's release. Offline,
+    those test-only imports stay unresolved and every version is the upstream's; the tools'
+    packages are then checked to resolve in full.
+
+    ``cgo`` builds with cgo (gcc) instead of pure Go: Tilt's command line links its Tiltfile
+    language server (``tilt lsp``), whose parser is tree-sitter's C code.
     """
 
     directory: str
@@ -46,6 +63,8 @@ class WrapperModule:
     tools: tuple[str, ...]
     pin_staging: bool = False
     carry_replaces: bool = False
+    tidy_offline: bool = False
+    cgo: bool = False
 
     @property
     def module_path(self) -> str:
@@ -118,6 +137,16 @@ KUBE_STATE_METRICS = WrapperModule(
     carry_replaces=True,
 )
 
+TILT = WrapperModule(
+    directory="tilt",
+    upstream="github.com/tilt-dev/tilt",
+    version=TILT_VERSION,
+    tools=("github.com/tilt-dev/tilt/cmd/tilt",),
+    carry_replaces=True,
+    tidy_offline=True,
+    cgo=True,
+)
+
 WRAPPER_MODULES: tuple[WrapperModule, ...] = (
     KUBERNETES,
     ETCD,
@@ -127,6 +156,7 @@ WRAPPER_MODULES: tuple[WrapperModule, ...] = (
     PROMETHEUS,
     ALERTMANAGER,
     KUBE_STATE_METRICS,
+    TILT,
 )
 
 

@@ -121,6 +121,21 @@ def test_any_other_failure_shows_the_end_of_gos_output_and_no_guesses(
     assert "too old" not in message
 
 
+@pytest.mark.usefixtures("empty_cache")
+def test_a_compile_error_is_shown_even_when_go_went_on_compiling_other_packages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """go build -v prints each package it compiles and does not stop at the first error."""
+    error = [
+        "# github.com/smacker/go-tree-sitter",
+        "../go-tree-sitter@v0.0.0/iter.go:17:18: undefined: Node",
+    ]
+    compiled = [f"k8s.io/kubectl/pkg/cmd/command{n}" for n in range(60)]
+    message, _ = build_with_fake_go(monkeypatch, tmp_path, "\n".join([*error, *compiled]))
+    assert all(line in message for line in error), message
+    assert "k8s.io/kubectl/pkg/cmd/command59" not in message
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("empty_cache")
 def test_without_the_module_proxy_the_real_go_error_says_so(

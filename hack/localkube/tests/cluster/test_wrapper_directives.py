@@ -13,13 +13,17 @@ import pytest
 from localkube.build import build_tags, ldflags
 from localkube.errors import LocalkubeError
 from localkube.gomod import carried_replaces, edit_arguments, nested_module_path
-from localkube.standins import ALERTMANAGER_UI_FILE, digest, stand_in_files
+from localkube.gotool import go_env
+from localkube.standins import ALERTMANAGER_UI_FILE, TILT_UI_FILE, digest, stand_in_files
 from localkube.versions import (
     ALERTMANAGER,
     ETCD,
     KUBE_STATE_METRICS,
     PROMETHEUS,
     PROMETHEUS_OPERATOR,
+    TILT,
+    TILT_RELEASE_DATE,
+    WRAPPER_MODULES,
     WrapperModule,
     prometheus_release,
 )
@@ -115,11 +119,28 @@ def test_only_prometheus_is_built_with_service_discovery_tags() -> None:
     assert build_tags(ALERTMANAGER) == ()
 
 
-def test_only_alertmanager_needs_stand_in_files() -> None:
+def test_only_alertmanager_and_tilt_need_stand_in_files() -> None:
     assert list(stand_in_files(ALERTMANAGER)) == [ALERTMANAGER_UI_FILE]
+    # Tilt serves index.html for every page; without one, a release build refuses to start.
+    assert list(stand_in_files(TILT)) == [TILT_UI_FILE]
+    assert b"tilt get uiresources" in stand_in_files(TILT)[TILT_UI_FILE]
     assert stand_in_files(PROMETHEUS) == {}
     assert digest(ALERTMANAGER)
     assert digest(PROMETHEUS) == ""
+
+
+def test_tilt_is_stamped_as_a_release_not_a_development_build() -> None:
+    """A Tilt without a version calls itself a development build and looks for a yarn server."""
+    flags = ldflags(TILT)
+    assert f"-X main.version={TILT.version.removeprefix('v')}" in flags
+    assert f"-X main.date={TILT_RELEASE_DATE}" in flags
+
+
+def test_only_tilt_is_built_with_cgo_and_tidied_offline() -> None:
+    assert [m.directory for m in WRAPPER_MODULES if m.cgo] == ["tilt"]
+    assert [m.directory for m in WRAPPER_MODULES if m.tidy_offline] == ["tilt"]
+    assert go_env(cgo=True)["CGO_ENABLED"] == "1"
+    assert go_env()["CGO_ENABLED"] == "0"
 
 
 def test_the_ui_placeholder_is_the_same_bytes_at_every_build() -> None:
