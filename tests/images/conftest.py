@@ -1,4 +1,5 @@
-"""Fixtures for the image tests: the three images, and the dev targets, built once per session."""
+"""Fixtures for the image tests: the three images, and Tilt's live-update images, built once per
+session."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .imagetools import REPO, build_dev_target, build_images, podman, require_podman
+from .imagetools import build_images, build_live_update_image, podman, require_podman
 
 
 @pytest.fixture(scope="session")
@@ -16,21 +17,21 @@ def images() -> dict[str, str]:
     return build_images()
 
 
-# The Dockerfiles' dev targets, as Tilt builds them, under their own names (build.sh removes
-# every other tag of its images' repositories).
-DEV_TARGETS = {
-    "credit-api": (REPO / "app/Dockerfile", "localhost/credit-api-dev-target:test"),
-    "operator": (REPO / "operator/Dockerfile", "localhost/modelmonitor-operator-dev-target:test"),
+# The images Tilt deploys where it live-updates Python code (hack/tilt/image.sh: build.sh's image
+# plus a layer), under names of their own -> the packages live update copies files into.
+LIVE_UPDATED = {
+    "credit-api": ("localhost/credit-api-tilt-test:test", ("credit_api", "prediction_store")),
+    "operator": ("localhost/modelmonitor-operator-tilt-test:test", ("modelmonitor",)),
 }
 
 
 @pytest.fixture(scope="session")
-def dev_images() -> Iterator[dict[str, str]]:
-    """name -> image reference of the dev target, for credit-api and operator; removed after."""
-    require_podman()
+def live_update_images(images: dict[str, str]) -> Iterator[dict[str, str]]:
+    """name -> what Tilt deploys for credit-api and operator (on the images fixture's images,
+    which build.sh then finds up to date); the names are removed after."""
     try:
-        for name, (dockerfile, tag) in DEV_TARGETS.items():
-            build_dev_target(name, dockerfile, tag)
-        yield {name: tag for name, (_dockerfile, tag) in DEV_TARGETS.items()}
+        for name, (tag, packages) in LIVE_UPDATED.items():
+            build_live_update_image(name, packages, tag)
+        yield {name: tag for name, (tag, _) in LIVE_UPDATED.items()}
     finally:
-        podman("rmi", "--force", *(tag for _dockerfile, tag in DEV_TARGETS.values()))
+        podman("rmi", *(tag for tag, _ in LIVE_UPDATED.values()))

@@ -45,11 +45,13 @@ def require_podman() -> str:
     return podman
 
 
-def run_or_fail(args: list[str], *, timeout: float, what: str) -> str:
+def run_or_fail(
+    args: list[str], *, timeout: float, what: str, env: dict[str, str] | None = None
+) -> str:
     """Runs a build step from the repository root; its stdout, or the test fails with the tail
     of its stderr (what a build script says when it fails)."""
     completed = subprocess.run(
-        args, cwd=REPO, capture_output=True, text=True, check=False, timeout=timeout
+        args, cwd=REPO, capture_output=True, text=True, check=False, timeout=timeout, env=env
     )
     if completed.returncode != 0:
         pytest.fail(
@@ -66,41 +68,14 @@ def build_images() -> dict[str, str]:
     return {name: images[name] for name in IMAGE_NAMES}
 
 
-def base_image() -> str:
-    """The base image build.sh builds on: BASE_IMAGE, else the local debootstrap base."""
-    if base := os.environ.get("BASE_IMAGE"):
-        return base
-    base = run_or_fail(
-        ["bash", str(REPO / "hack/images/base.sh")], timeout=1800, what="hack/images/base.sh"
-    )
-    return base.strip()
-
-
-def build_dev_target(name: str, dockerfile: Path, tag: str) -> None:
-    """As Tilt builds: the image's wheelhouse (build.sh --wheels-only), then the Dockerfile's dev
-    target, with the repository as the build context."""
+def build_live_update_image(name: str, packages: tuple[str, ...], tag: str) -> None:
+    """As the Tiltfile builds on kind (podman here instead of Docker): hack/tilt/image.sh, which
+    reuses build.sh's image, adds the live-update layer and tags the result `tag`."""
     run_or_fail(
-        ["bash", str(REPO / "hack/images/build.sh"), "--wheels-only", name],
-        timeout=900,
-        what=f"build.sh --wheels-only {name}",
-    )
-    run_or_fail(
-        [
-            "podman",
-            "build",
-            *PODMAN_BUILD_FLAGS,
-            "--build-arg",
-            f"BASE_IMAGE={base_image()}",
-            "--file",
-            str(dockerfile),
-            "--target",
-            "dev",
-            "--tag",
-            tag,
-            str(REPO),
-        ],
-        timeout=1800,
-        what=f"the dev target of {name}",
+        ["bash", str(REPO / "hack/tilt/image.sh"), name, *packages],
+        timeout=3600,
+        what=f"hack/tilt/image.sh {name}",
+        env={**os.environ, "EXPECTED_REF": tag},
     )
 
 
