@@ -3,6 +3,8 @@
 Used by the Tiltfile's "traffic" and "drifted-traffic" buttons; runs with the standard library
 only. Rows are posted in batches to /api/v1/predict/batch. With --drift, applicants are older
 and ask for more money (age +25 years, credit amount x3), which the drift job should detect.
+It first waits (--wait seconds) for the API to answer /readyz: Tilt's port-forward starts a
+moment after the API's pod is ready, and `tilt ci` runs the traffic button right then.
 
     python3 hack/kind/traffic.py --url http://127.0.0.1:8000 --rows 600 [--drift]
 """
@@ -76,6 +78,21 @@ def post(url: str, batch: list[dict[str, object]], timeout: float) -> dict[str, 
         return answer
 
 
+def wait_ready(url: str, seconds: float) -> bool:
+    """Whether GET /readyz answered 200 within `seconds` (asked every half second)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/readyz", timeout=5) as response:  # noqa: S310
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API's base URL")
@@ -85,12 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=0.1, help="seconds between requests")
     parser.add_argument("--seed", type=int, default=7, help="shuffle seed")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for the API to be ready"
+    )
     args = parser.parse_args(argv)
     if not args.url.startswith(("http://", "https://")):
         parser.error("--url must be an http:// or https:// URL")
     if args.rows < 1 or args.batch_size < 1:
         parser.error("--rows and --batch-size must be at least 1")
 
+    if not wait_ready(args.url, args.wait):
+        print(f"traffic: {args.url}/readyz not ready in {args.wait:.0f} s", file=sys.stderr)
+        return 1
     items = applications(args.seed)
     if args.drift:
         items = [drifted(item) for item in items]
