@@ -88,6 +88,14 @@ bench-operator: setup ## operator convergence time, resync writes and memory
 images: setup ## build the app, operator and drift-job images with buildah (no Docker needed)
 	bash hack/images/build.sh
 
+.PHONY: tilt
+tilt: setup ## tilt up on the local node (KUBECONFIG's, else its own; root, podman; docs/kind.md)
+	$(RUN) python -m demo.tilt up $(ARGS)
+
+.PHONY: tilt-ci
+tilt-ci: setup ## tilt ci on the local node: every resource ready, traffic sent, exit 0
+	$(RUN) python -m demo.tilt ci $(ARGS)
+
 .PHONY: dev
 dev: ## kind cluster + tilt up (needs Docker, kind and tilt on your machine)
 	bash hack/kind/dev-up.sh
