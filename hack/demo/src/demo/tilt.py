@@ -28,7 +28,7 @@ from pathlib import Path
 from demo.cluster import REPO_ROOT
 from localkube.cluster import start_cluster, stop_cluster
 from localkube.errors import LocalkubeError
-from localkube.kps import kube_prometheus_stack_images
+from localkube.kps import CHART_ENV, chart_path, kube_prometheus_stack_images
 from localkube.kube import Kube, kube_for
 from localkube.node.lifecycle import node_holder
 from localkube.paths import cache_root
@@ -50,7 +50,9 @@ def tilt_environment(
     kubeconfig: Path, say: Say = say_to_stderr, environ: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
     """Tilt's environment: that cluster, the pinned tilt, helm and kubectl first on PATH (the
-    Tiltfile runs `helm` and `kubectl`), no usage reports (nothing leaves the machine)."""
+    Tiltfile runs `helm` and `kubectl`), kube-prometheus-stack's chart as the demo and the
+    tests find it (a copy of the checkout outside the repository has no vendored chart above
+    it), no usage reports (nothing leaves the machine)."""
     folders: list[str] = []
     for binary in (tilt_binary(say), helm_binary(say), kubectl_binary(say)):
         if str(binary.parent) not in folders:
@@ -59,6 +61,7 @@ def tilt_environment(
         **environ,
         "PATH": os.pathsep.join([*folders, environ.get("PATH", "")]),
         "KUBECONFIG": str(kubeconfig),
+        CHART_ENV: str(chart_path()),
         "TILT_DISABLE_ANALYTICS": "1",
     }
 
@@ -73,6 +76,13 @@ def prepare_node(kube: Kube, say: Say = say_to_stderr) -> None:
 def holds_the_node(kubeconfig: Path, holder: Path | None) -> bool:
     """Whether the admin kubeconfig is that of the cluster holding the machine's node."""
     return holder is not None and kubeconfig.resolve().parent == holder.resolve()
+
+
+def holder_running(holder: Path) -> bool:
+    """Whether the cluster holding the node still runs (one that stopped without letting go of
+    it is cleaned up by the next cluster to start a node)."""
+    state = ClusterState.load(holder)
+    return state is not None and state.running()
 
 
 @contextlib.contextmanager
@@ -93,7 +103,7 @@ def local_node(say: Say = say_to_stderr) -> Iterator[Kube]:
         finally:
             kube.close()
         return
-    if holder is not None:
+    if holder is not None and holder_running(holder):
         raise LocalkubeError(
             f"the machine's one local node belongs to the cluster in {holder}: to run Tilt "
             f"there, set KUBECONFIG={holder}/admin.kubeconfig; or stop it first "
