@@ -56,6 +56,8 @@ REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "tilt-credit"
 ROWS = 200
 TILT_TIMEOUT = 1200
+# The API's pods, not its PostgreSQL's (the chart's labels).
+API_PODS = "app.kubernetes.io/name=credit-api,app.kubernetes.io/component=api"
 
 
 def free_port() -> int:
@@ -239,9 +241,7 @@ def api_title(url: str) -> str:
 
 def api_pod(kube: Kube) -> dict[str, Any]:
     pods = json.loads(
-        kube.kubectl(
-            "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=credit-api", "-o", "json"
-        ).stdout
+        kube.kubectl("get", "pods", "-n", NAMESPACE, "-l", API_PODS, "-o", "json").stdout
     )["items"]
     running = [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
     assert len(running) == 1, [p["metadata"]["name"] for p in running]
