@@ -40,7 +40,7 @@ test: setup lint typecheck ## every test: lint, types, unit, real servers, contr
 
 .PHONY: test-fast
 test-fast: setup ## unit tests only (no servers, no cluster, no images)
-	$(RUN) pytest -m "not postgres and not prometheus and not cluster and not images and not browser and not e2e"
+	$(RUN) pytest -m "not postgres and not prometheus and not cluster and not images and not browser and not e2e and not tilt"
 
 .PHONY: lint
 lint: setup ## ruff lint and format check

@@ -59,7 +59,7 @@ def test_a_holder_whose_processes_run_runs(tmp_path: Path) -> None:
         running.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.tilt  # builds tilt from its Go module when the cache has none
 def test_tilt_runs_with_the_pinned_tools_the_chart_and_no_usage_reports(tmp_path: Path) -> None:
     env = tilt_environment(tmp_path / "admin.kubeconfig", say=print, environ={"PATH": "/usr/bin"})
     assert env["KUBECONFIG"] == str(tmp_path / "admin.kubeconfig")
