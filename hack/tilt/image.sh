@@ -47,8 +47,10 @@ if [ $# -gt 0 ]; then
     "$engine" build ${flags[@]+"${flags[@]}"} --quiet --build-arg "IMAGE=$image" \
       --build-arg "PACKAGES=$*" --file hack/tilt/live-update.Containerfile --tag "$source" \
       hack/tilt >/dev/null
-    # The layers of older builds only take disk space.
-    for old in $("$engine" images --format '{{.Repository}}:{{.Tag}}' "$repository" | grep -v -x -e "$source" || true); do
+    # The layers of older builds only take disk space; the newest few stay, as build.sh keeps
+    # its images', so checkouts of other branches on the same machine keep theirs.
+    for old in $("$engine" images --sort created --format '{{.Repository}}:{{.Tag}}' "$repository" \
+      | grep -F "$repository:" | grep -v -x -e "$source" | tail -n +4 || true); do
       "$engine" rmi "$old" >/dev/null 2>&1 || true
     done
   fi
