@@ -50,13 +50,16 @@ def test_a_holder_whose_processes_stopped_does_not_run(tmp_path: Path) -> None:
 
 
 def test_a_holder_whose_processes_run_runs(tmp_path: Path) -> None:
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        cluster_state(tmp_path / "running", running.pid)
-        assert holder_running(tmp_path / "running")
-    finally:
-        running.kill()
-        running.wait()
+    command = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as running:
+        try:
+            # Until it has exec'd, the child's command line is its parent's.
+            assert running.stdout is not None
+            assert running.stdout.readline() == "started\n"
+            cluster_state(tmp_path / "running", running.pid)
+            assert holder_running(tmp_path / "running")
+        finally:
+            running.kill()
 
 
 @pytest.mark.tilt  # builds tilt from its Go module when the cache has none
