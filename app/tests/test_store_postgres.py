@@ -28,6 +28,7 @@ from prediction_store import (
     get_model,
     head_revision,
     predictions,
+    select_reference,
     upgrade,
 )
 
@@ -90,7 +91,19 @@ def test_start_migrates_and_registers_the_model(
     model = get_model(engine, "credit-score", "1")
     assert model is not None
     assert model.reference_rows == 800
-    assert model.decision_shares == pytest.approx({"good": 0.7, "bad": 0.3})
+    # The model's own decisions on its reference sample (the training labels hold 30% bad).
+    assert model.decision_shares == pytest.approx({"good": 0.79, "bad": 0.21})
+    assert (model.positive_class, model.decision_threshold) == ("bad", 0.5)
+    with engine.connect() as connection:
+        outputs = connection.execute(
+            select_reference("credit-score", "1", model.features, outputs=True)
+        ).all()
+    scores = [row.prediction_score for row in outputs]
+    decisions = [row.prediction_decision for row in outputs]
+    assert len(scores) == 800
+    assert all(0 < score < 1 for score in scores)
+    assert decisions == ["bad" if score >= 0.5 else "good" for score in scores]
+    assert decisions.count("bad") == 168
     assert model.metrics["roc_auc"] >= 0.75
     assert [f.name for f in model.features][:2] == [
         "status_of_existing_checking_account",

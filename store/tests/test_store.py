@@ -253,3 +253,88 @@ def test_postgres_connections_detect_a_vanished_server_within_a_minute(postgres_
         options["keepalives_idle"] + options["keepalives_interval"] * options["keepalives_count"]
     )
     assert max(probing, options["tcp_user_timeout"] / 1000) <= 60
+
+
+def test_the_models_outputs_are_registered_and_read_beside_the_reference(
+    engine: sa.Engine,
+) -> None:
+    registration = ps.ModelRegistration(
+        **{
+            **_registration().__dict__,
+            "positive_class": "bad",
+            "decision_threshold": 0.5,
+            "reference_outputs": [
+                ps.ReferenceOutput(0.1, "good"),
+                ps.ReferenceOutput(0.7, "bad"),
+                ps.ReferenceOutput(0.4, "good"),
+            ],
+        }
+    )
+    ps.register_model(engine, registration)
+    model = ps.get_model(engine, "credit-score", "1")
+    assert model is not None
+    assert (model.positive_class, model.decision_threshold) == ("bad", 0.5)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            ps.select_reference("credit-score", "1", SPECS, outputs=True)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (20.0, "own", 0.1, "good"),
+        (21.0, "own", 0.7, "bad"),
+        (22.0, "own", 0.4, "good"),
+    ]
+
+
+def test_a_registration_without_outputs_reads_them_as_missing(engine: sa.Engine) -> None:
+    ps.register_model(engine, _registration(rows=1))
+    model = ps.get_model(engine, "credit-score", "1")
+    assert model is not None
+    assert (model.positive_class, model.decision_threshold) == (None, None)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            ps.select_reference("credit-score", "1", SPECS, outputs=True)
+        ).all()
+    assert [tuple(r) for r in rows] == [(20.0, "own", None, None)]
+
+
+def test_registrations_that_contradict_themselves_are_refused() -> None:
+    with pytest.raises(ValueError, match="2 entries for 3 reference rows"):
+        ps.ModelRegistration(
+            **{
+                **_registration().__dict__,
+                "reference_outputs": [ps.ReferenceOutput(0.1, "good")] * 2,
+            }
+        )
+    with pytest.raises(ValueError, match="positive_class 'default'"):
+        ps.ModelRegistration(**{**_registration().__dict__, "positive_class": "default"})
+
+
+def test_labelled_predictions_join_their_outcome_by_request_id(engine: sa.Engine) -> None:
+    now = datetime.now(UTC)
+    _insert_predictions(
+        engine, [{"age": 30 + i, "housing": "own"} for i in range(4)], now - timedelta(minutes=5)
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            ps.feedback.insert(),
+            [
+                {"request_id": "r1", "outcome": "bad", "recorded_at": now},
+                {"request_id": "r3", "outcome": "good", "recorded_at": now},
+            ],
+        )
+    start, end = now - timedelta(hours=1), now
+    with engine.connect() as connection:
+        labelled = connection.execute(ps.count_labelled("credit-score", None, start, end)).scalar()
+        rows = connection.execute(
+            ps.select_labelled("credit-score", "1", start, end, SPECS, dialect=engine.dialect.name)
+        ).all()
+        before = connection.execute(
+            ps.count_labelled("credit-score", None, start, now - timedelta(minutes=10))
+        ).scalar()
+    assert labelled == 2
+    assert before == 0
+    assert sorted(tuple(r) for r in rows) == [
+        (31.0, "own", 0.2, "good", "bad"),
+        (33.0, "own", 0.2, "good", "good"),
+    ]
+    assert rows[0]._fields == ("age", "housing", *ps.OUTPUT_COLUMNS, ps.OUTCOME_COLUMN)

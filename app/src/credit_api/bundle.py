@@ -20,7 +20,8 @@ import joblib
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from prediction_store import FeatureSpec, ModelRegistration
+from credit_api.features import NEGATIVE_CLASS, POSITIVE_CLASS
+from prediction_store import FeatureSpec, ModelRegistration, ReferenceOutput
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,33 @@ class ModelBundle:
     training_rows: int
     test_rows: int
 
-    def registration(self) -> ModelRegistration:
-        """What the prediction store keeps about this version."""
+    def registration(self, reference_scores: Sequence[float]) -> ModelRegistration:
+        """What the prediction store keeps about this version: its reference sample with the
+        model's own scores and decisions on it (`reference_scores`, one per row, in order), so
+        the drift job can compare the model's output too. The registered decision shares are
+        those of the model's decisions on the reference (what the decision-ratio alert compares
+        live traffic with), not the training labels' shares of the card."""
+        decisions = [
+            POSITIVE_CLASS if score >= self.decision_threshold else NEGATIVE_CLASS
+            for score in reference_scores
+        ]
+        shares = {
+            decision: decisions.count(decision) / len(decisions) if decisions else 0.0
+            for decision in (NEGATIVE_CLASS, POSITIVE_CLASS)
+        }
         return ModelRegistration(
             name=self.name,
             version=self.version,
             features=self.features,
             reference=self.reference,
             metrics=self.metrics,
-            decision_shares=self.decision_shares,
+            decision_shares=shares,
+            positive_class=POSITIVE_CLASS,
+            decision_threshold=self.decision_threshold,
+            reference_outputs=[
+                ReferenceOutput(float(score), decision)
+                for score, decision in zip(reference_scores, decisions, strict=True)
+            ],
         )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
 from credit_api.bundle import BundleError
@@ -87,7 +88,8 @@ class Runtime:
     def _start_writer(self, model: LoadedModel) -> PredictionLogWriter | None:
         if self.engine is None:
             return None
-        registration = model.bundle.registration()
+        reference = pd.DataFrame.from_records(list(model.bundle.reference))
+        registration = model.bundle.registration(model.scorer.score_frame(reference).tolist())
 
         def prepare_store(engine: sa.Engine) -> None:
             upgrade(engine)

@@ -8,9 +8,15 @@ from prediction_store.engine import (
 )
 from prediction_store.migrate import current_revision, head_revision, upgrade
 from prediction_store.queries import (
+    DECISION_COLUMN,
+    OUTCOME_COLUMN,
+    OUTPUT_COLUMNS,
+    SCORE_COLUMN,
+    count_labelled,
     count_predictions,
     count_window,
     feature_columns,
+    select_labelled,
     select_reference,
     select_window,
 )
@@ -18,6 +24,7 @@ from prediction_store.registry import (
     FeatureKind,
     FeatureSpec,
     ModelRegistration,
+    ReferenceOutput,
     RegisteredModel,
     get_model,
     register_model,
@@ -26,11 +33,17 @@ from prediction_store.schema import feedback, metadata, models, predictions, ref
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
+    "DECISION_COLUMN",
+    "OUTCOME_COLUMN",
+    "OUTPUT_COLUMNS",
     "POSTGRES_CONNECTION_DEFAULTS",
+    "SCORE_COLUMN",
     "FeatureKind",
     "FeatureSpec",
     "ModelRegistration",
+    "ReferenceOutput",
     "RegisteredModel",
+    "count_labelled",
     "count_predictions",
     "count_window",
     "create_store_engine",
@@ -45,6 +58,7 @@ __all__ = [
     "predictions",
     "reference_rows",
     "register_model",
+    "select_labelled",
     "select_reference",
     "select_window",
     "upgrade",

@@ -15,7 +15,13 @@ import sqlalchemy as sa
 
 from prediction_store.engine import create_store_engine
 from prediction_store.registry import FeatureSpec
-from prediction_store.schema import predictions, reference_rows
+from prediction_store.schema import feedback, predictions, reference_rows
+
+# The labels of the model's outputs and of the observed outcome beside the feature columns.
+SCORE_COLUMN = "prediction_score"
+DECISION_COLUMN = "prediction_decision"
+OUTCOME_COLUMN = "outcome"
+OUTPUT_COLUMNS = (SCORE_COLUMN, DECISION_COLUMN)
 
 # SQLite's random() is a signed 64-bit integer; this scales it to [0, 1).
 _SQLITE_RANDOM_SPAN = 18446744073709551616.0
@@ -37,11 +43,18 @@ def feature_columns(
 
 
 def select_reference(
-    model: str, version: str, specs: Sequence[FeatureSpec]
+    model: str, version: str, specs: Sequence[FeatureSpec], *, outputs: bool = False
 ) -> sa.Select[tuple[object, ...]]:
-    """The reference sample of one model version."""
+    """The reference sample of one model version; with `outputs`, the model's registered
+    score and decision on each row too (`prediction_score`, `prediction_decision`)."""
+    columns = feature_columns(reference_rows.c.features, specs)
+    if outputs:
+        columns += [
+            reference_rows.c.score.label(SCORE_COLUMN),
+            reference_rows.c.decision.label(DECISION_COLUMN),
+        ]
     return (
-        sa.select(*feature_columns(reference_rows.c.features, specs))
+        sa.select(*columns)
         .where(reference_rows.c.model == model, reference_rows.c.version == version)
         .order_by(reference_rows.c.row_id)
     )
@@ -91,14 +104,58 @@ def select_window(
     *,
     dialect: str,
     sample_fraction: float | None = None,
+    outputs: bool = False,
 ) -> sa.Select[tuple[object, ...]]:
-    """The features of the predictions in the window, optionally a uniform random sample.
+    """The features of the predictions in the window, optionally a uniform random sample;
+    with `outputs`, each prediction's score and decision too.
 
     Sampling happens in the database (a Bernoulli draw per row), so a window of millions of
     rows never crosses the wire whole.
     """
-    query = sa.select(*feature_columns(predictions.c.features, specs)).where(
-        *window_filter(model, version, start, end)
+    columns = feature_columns(predictions.c.features, specs)
+    if outputs:
+        columns += [
+            predictions.c.score.label(SCORE_COLUMN),
+            predictions.c.decision.label(DECISION_COLUMN),
+        ]
+    query = sa.select(*columns).where(*window_filter(model, version, start, end))
+    if sample_fraction is not None and sample_fraction < 1.0:
+        query = query.where(_uniform_random(dialect) < sample_fraction)
+    return query
+
+
+def count_labelled(
+    model: str, version: str | None, start: datetime, end: datetime
+) -> sa.Select[tuple[int]]:
+    """Predictions in the window whose outcome has been recorded."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(predictions.join(feedback, feedback.c.request_id == predictions.c.request_id))
+        .where(*window_filter(model, version, start, end))
+    )
+
+
+def select_labelled(
+    model: str,
+    version: str | None,
+    start: datetime,
+    end: datetime,
+    specs: Sequence[FeatureSpec],
+    *,
+    dialect: str,
+    sample_fraction: float | None = None,
+) -> sa.Select[tuple[object, ...]]:
+    """The predictions in the window joined to their recorded outcome (by request id): the
+    features in `specs`, the score, the decision and the outcome; optionally a uniform sample."""
+    query = (
+        sa.select(
+            *feature_columns(predictions.c.features, specs),
+            predictions.c.score.label(SCORE_COLUMN),
+            predictions.c.decision.label(DECISION_COLUMN),
+            feedback.c.outcome.label(OUTCOME_COLUMN),
+        )
+        .select_from(predictions.join(feedback, feedback.c.request_id == predictions.c.request_id))
+        .where(*window_filter(model, version, start, end))
     )
     if sample_fraction is not None and sample_fraction < 1.0:
         query = query.where(_uniform_random(dialect) < sample_fraction)

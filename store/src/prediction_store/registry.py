@@ -39,8 +39,22 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
+class ReferenceOutput:
+    """The model's output on one reference row: the score and the decision it made."""
+
+    score: float
+    decision: str
+
+
+@dataclass(frozen=True)
 class ModelRegistration:
-    """What a model service registers at start-up, idempotently."""
+    """What a model service registers at start-up, idempotently.
+
+    `decision_shares` are the shares of the model's decisions on the reference sample (the
+    reference of the decision-ratio alert); `positive_class` is the decision the score is the
+    probability of, made from `decision_threshold` on; `reference_outputs`, when given, holds
+    the model's output on each reference row, in order (the reference of the output drift).
+    """
 
     name: str
     version: str
@@ -48,6 +62,25 @@ class ModelRegistration:
     reference: Sequence[Mapping[str, Any]]
     metrics: Mapping[str, float] = field(default_factory=dict)
     decision_shares: Mapping[str, float] = field(default_factory=dict)
+    positive_class: str | None = None
+    decision_threshold: float | None = None
+    reference_outputs: Sequence[ReferenceOutput] = ()
+
+    def __post_init__(self) -> None:
+        if self.reference_outputs and len(self.reference_outputs) != len(self.reference):
+            raise ValueError(
+                f"reference_outputs has {len(self.reference_outputs)} entries for "
+                f"{len(self.reference)} reference rows"
+            )
+        if (
+            self.positive_class is not None
+            and self.decision_shares
+            and (self.positive_class not in self.decision_shares)
+        ):
+            raise ValueError(
+                f"positive_class {self.positive_class!r} is not one of the decisions "
+                f"{sorted(self.decision_shares)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,8 @@ class RegisteredModel:
     metrics: Mapping[str, float]
     decision_shares: Mapping[str, float]
     reference_rows: int
+    positive_class: str | None = None
+    decision_threshold: float | None = None
 
 
 def register_model(engine: sa.Engine, registration: ModelRegistration) -> bool:
@@ -77,15 +112,22 @@ def register_model(engine: sa.Engine, registration: ModelRegistration) -> bool:
         "metrics": dict(registration.metrics),
         "decision_shares": dict(registration.decision_shares),
         "reference_rows": len(registration.reference),
+        "positive_class": registration.positive_class,
+        "decision_threshold": registration.decision_threshold,
     }
+    outputs: Sequence[ReferenceOutput | None] = registration.reference_outputs or [None] * len(
+        registration.reference
+    )
     rows = [
         {
             "model": registration.name,
             "version": registration.version,
             "row_id": i,
             "features": _json_safe(row),
+            "score": output.score if output is not None else None,
+            "decision": output.decision if output is not None else None,
         }
-        for i, row in enumerate(registration.reference)
+        for i, (row, output) in enumerate(zip(registration.reference, outputs, strict=True))
     ]
     try:
         with engine.begin() as connection:
@@ -116,6 +158,8 @@ def get_model(engine: sa.Engine, name: str, version: str | None = None) -> Regis
         metrics=row["metrics"],
         decision_shares=row["decision_shares"],
         reference_rows=row["reference_rows"],
+        positive_class=row["positive_class"],
+        decision_threshold=row["decision_threshold"],
     )
 
 

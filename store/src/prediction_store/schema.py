@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # Bump together with a new Alembic revision in migrations/versions/.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 # JSON everywhere, JSONB on PostgreSQL (indexable, and ->> extraction is cheap).
 FeaturesJSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -40,6 +40,10 @@ models = sa.Table(
     # The decisions the model makes, and the reference share of each (e.g. {"bad": 0.3}).
     sa.Column("decision_shares", sa.JSON(), nullable=False),
     sa.Column("reference_rows", sa.Integer(), nullable=False),
+    # The decision the score is the probability of (e.g. "bad"), and the score from which the
+    # model decides it. NULL for versions registered before revision 0002.
+    sa.Column("positive_class", sa.String(32)),
+    sa.Column("decision_threshold", sa.Float()),
 )
 
 reference_rows = sa.Table(
@@ -49,6 +53,10 @@ reference_rows = sa.Table(
     sa.Column("version", sa.String(64), primary_key=True),
     sa.Column("row_id", sa.Integer(), primary_key=True),
     sa.Column("features", FeaturesJSON, nullable=False),
+    # The model's own output on the row, scored at registration: the reference of the output
+    # drift (NULL when the service registered no scores).
+    sa.Column("score", sa.Float()),
+    sa.Column("decision", sa.String(32)),
     sa.ForeignKeyConstraint(
         ["model", "version"], ["models.name", "models.version"], ondelete="CASCADE"
     ),
@@ -62,7 +70,7 @@ predictions = sa.Table(
     sa.Column("model", sa.String(128), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("features", FeaturesJSON, nullable=False),
-    # Probability of the positive ("bad", default) class.
+    # Probability of the positive class (the model's `positive_class`; "bad" for credit-score).
     sa.Column("score", sa.Float(), nullable=False),
     sa.Column("decision", sa.String(32), nullable=False),
     # The drift job's window query: one model, a time range.
