@@ -14,12 +14,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from drift_job.config import ConfigError, DriftJobConfig, build_config
 from drift_job.exit_codes import ExitCode, describe
+from drift_job.findings import fairness_to_json, prediction_to_json, quality_to_json
 from drift_job.normalise import result_to_json
 from drift_job.status import Outcome, report_to_json
+
+T = TypeVar("T")
 
 # Outcomes that a status left unwritten turns into ExitCode.STORE_OR_API: the run did its part,
 # but nobody will see it. A failure of the run itself keeps its own code.
@@ -37,6 +40,14 @@ def _pairs(text: str) -> tuple[str, str]:
     if not sep or not name or not value:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
     return name, value
+
+
+def _share(text: str) -> tuple[str, float]:
+    name, value = _pairs(text)
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -127,6 +138,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep this many runs' reports per model, and runs per workspace project"
         " (default: %(default)s)",
     )
+    add(
+        "--positive-class",
+        help="the decision the score is the probability of (default: the registered model's)",
+    )
+    add(
+        "--reference-decision-share",
+        type=_share,
+        action="append",
+        default=[],
+        metavar="DECISION=SHARE",
+        help="the reference share of one decision, for the output drift and the decision-ratio"
+        " alert (repeatable; default: the shares registered with the model)",
+    )
+    add(
+        "--quality",
+        action="store_true",
+        help="also compute the model's quality from the recorded outcomes (feedback)",
+    )
+    add(
+        "--quality-window",
+        default="1d",
+        help="judge the predictions of this period, ending --label-delay ago"
+        " (default: %(default)s)",
+    )
+    add(
+        "--label-delay",
+        default="0s",
+        help="how long outcomes take to arrive: younger predictions are not judged yet"
+        " (default: %(default)s)",
+    )
+    add(
+        "--min-labelled",
+        type=int,
+        default=100,
+        help="fewer predictions with an outcome: InsufficientLabels (default: %(default)s)",
+    )
+    add(
+        "--fairness",
+        metavar="JSON",
+        help="the protected attributes and their groups, as the ModelMonitor's spec.fairness"
+        " (default: no fairness)",
+    )
     add("--monitor", help="write the result into this ModelMonitor's status")
     add("--namespace", help="the ModelMonitor's namespace")
     add(
@@ -175,13 +228,22 @@ def parse_config(argv: Sequence[str] | None = None) -> DriftJobConfig:
         "monitor": args.monitor,
         "namespace": args.namespace,
         "output": args.output,
+        "positive_class": args.positive_class,
+        "reference_decision_shares": _unique(
+            args.reference_decision_share, "--reference-decision-share"
+        ),
+        "quality": args.quality,
+        "quality_window": args.quality_window,
+        "label_delay": args.label_delay,
+        "min_labelled": args.min_labelled,
+        "fairness": args.fairness,
         "retries": args.retries,
         "retry_delay_seconds": args.retry_delay,
     }
     return build_config(**values)
 
 
-def _unique(pairs: list[tuple[str, str]], flag: str) -> dict[str, str]:
+def _unique(pairs: list[tuple[str, T]], flag: str) -> dict[str, T]:
     names = [name for name, _ in pairs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -197,6 +259,14 @@ def outcome_to_json(outcome: Outcome) -> dict[str, Any]:
     }
     if outcome.drift is not None:
         document |= result_to_json(outcome.drift)
+    if outcome.prediction is not None:
+        document["prediction"] = prediction_to_json(outcome.prediction)
+    if outcome.reference_decision_shares:
+        document["referenceDecisionShares"] = dict(outcome.reference_decision_shares)
+    if outcome.quality is not None:
+        document["quality"] = quality_to_json(outcome.quality)
+    if outcome.fairness is not None:
+        document["fairness"] = fairness_to_json(outcome.fairness)
     report = report_to_json(outcome)
     if report:
         document["report"] = report
@@ -253,6 +323,10 @@ def _print(config: DriftJobConfig, outcome: Outcome) -> None:
     elif config.output == "text" and outcome.result == "Completed":
         drifted = outcome.drift.drifted_names if outcome.drift else []
         print(f"{outcome.message}" + (f"; drifted: {', '.join(drifted)}" if drifted else ""))
+    if config.output == "text" and outcome.quality is not None:
+        print(f"quality: {outcome.quality.result}: {outcome.quality.message}")
+    if config.output == "text" and outcome.fairness is not None:
+        print(f"fairness: {outcome.fairness.summary()}")
     if outcome.result != "Completed":
         print(f"drift-job: {outcome.reason}: {outcome.message}", file=sys.stderr)
 

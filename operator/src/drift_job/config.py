@@ -22,11 +22,13 @@ from pydantic import (
     model_validator,
 )
 
+from drift_job.fairness_config import FairnessConfig
 from drift_job.stattests import METHOD_IDS, ColumnKind, find_stattest
 
 OutputFormat = Literal["json", "text", "none"]
-# The CRD's duration grammar: one positive integer and one unit.
+# The CRD's duration grammar: one positive integer and one unit (zero only where allowed).
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d|w)$")
+_DURATION_OR_ZERO = re.compile(r"^(0|[1-9][0-9]*)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 Threshold = Annotated[float, Field(gt=0, le=1_000)]
@@ -37,8 +39,8 @@ class ConfigError(ValueError):
     """A configuration the job cannot run with; the message names the flag."""
 
 
-def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text)
+def parse_duration(text: str, *, zero: bool = False) -> timedelta:
+    match = (_DURATION_OR_ZERO if zero else _DURATION).match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration like 30m, 1h or 7d")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
@@ -69,6 +71,19 @@ class DriftJobConfig(BaseModel):
     monitor: Annotated[str, Field(min_length=1, max_length=253)] | None = None
     namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
     output: OutputFormat = "text"
+    # The decision the score is the probability of; unset: the registered model's.
+    positive_class: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    # The reference share of each decision; unset: the registered model's (from the store).
+    reference_decision_shares: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict
+    )
+    # Quality from ground truth: predictions made in [end - label_delay - quality_window,
+    # end - label_delay), joined to their recorded outcomes.
+    quality: bool = False
+    quality_window: timedelta = timedelta(days=1)
+    label_delay: timedelta = timedelta(0)
+    min_labelled: Annotated[int, Field(ge=1)] = 100
+    fairness: FairnessConfig | None = None
     # Store connection attempts and the first back-off delay (doubled on each retry).
     retries: Annotated[int, Field(ge=0, le=10)] = 3
     retry_delay_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
@@ -77,6 +92,36 @@ class DriftJobConfig(BaseModel):
     @classmethod
     def _window(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("quality_window", mode="before")
+    @classmethod
+    def _quality_window(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("label_delay", mode="before")
+    @classmethod
+    def _label_delay(cls, value: object) -> object:
+        return parse_duration(value, zero=True) if isinstance(value, str) else value
+
+    @field_validator("fairness", mode="before")
+    @classmethod
+    def _fairness(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return FairnessConfig.model_validate_json(value)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{where}: {message}" if where else message) from None
+
+    @field_validator("reference_decision_shares")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if value and abs(sum(value.values()) - 1) > 0.01:
+            raise ValueError(f"the shares add up to {sum(value.values()):g}, not 1")
+        return value
 
     @field_validator("method")
     @classmethod

@@ -7,37 +7,57 @@ are outcomes with their exit code and a one-line message, so the status can say 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import pandas as pd
 import sqlalchemy as sa
 
 from drift_job.config import ConfigError, DriftJobConfig, select_columns
 from drift_job.exit_codes import ExitCode
+from drift_job.findings import FairnessResult, PredictionDrift, QualityOutcome
 from drift_job.normalise import (
+    DriftResult,
     Rows,
     build_result,
     columns_from_snapshot,
     missing_columns,
 )
+from drift_job.output_drift import output_reference, shares_of, split_outputs
 from drift_job.reading import (
     ReferenceMissingError,
     StoreUnavailableError,
     load_model,
+    read_labelled,
     read_reference,
     read_window,
 )
 from drift_job.reports import save_reports
 from drift_job.sampling import comparison_rows
+from drift_job.stattests import ColumnKind
 from drift_job.status import Outcome, Reason
 from modelmonitor.reportsui import project_name, run_url
-from prediction_store import FeatureSpec, create_store_engine
+from prediction_store import (
+    DECISION_COLUMN,
+    OUTCOME_COLUMN,
+    OUTPUT_COLUMNS,
+    SCORE_COLUMN,
+    FeatureSpec,
+    RegisteredModel,
+    create_store_engine,
+)
+
+if TYPE_CHECKING:
+    from drift_job.compute import ComparableColumns
+
+# How Evidently compares the model's outputs: the score as a number, the decision as a class.
+OUTPUT_KINDS: dict[str, ColumnKind] = {SCORE_COLUMN: "numerical", DECISION_COLUMN: "categorical"}
 
 COMPUTE_MODULE = "drift_job.compute"
 
@@ -82,9 +102,16 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     model = _retrying(config, lambda: load_model(engine, config.model, config.model_version))
     columns = select_columns(config, [(spec.name, spec.kind) for spec in model.features])
     specs = [FeatureSpec(name, kind) for name, kind in columns]
+    attributes = attribute_specs(config, model, specs)
+    check_output_names(model)
+    reference_shares = dict(config.reference_decision_shares) or dict(model.decision_shares)
     window_end = clock()
     window_start = window_end - config.window
+    quality = labelled = None
+    if config.quality:
+        quality, labelled = _judge_quality(engine, config, model, attributes, window_end)
     reading = time.monotonic()
+    compared_rows = comparison_rows(config.max_rows, model.reference_rows)
     window = _retrying(
         config,
         lambda: read_window(
@@ -92,8 +119,10 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             model,
             window_start,
             window_end,
-            specs,
-            max_rows=comparison_rows(config.max_rows, model.reference_rows),
+            [*specs, *attributes],
+            # Fairness judges groups: it gets the larger sample, the drift a subsample of it.
+            max_rows=config.max_rows if config.fairness is not None else compared_rows,
+            outputs=True,
         ),
     )
     needed = max(config.min_rows, 1)
@@ -112,9 +141,14 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             window_start=window_start,
             window_end=window_end,
             rows=Rows(model.reference_rows, window.total_rows, len(window.frame), window.sampled),
+            reference_decision_shares=reference_shares,
+            quality=quality,
         )
         return _recorded(config, outcome, None)
-    reference = _retrying(config, lambda: read_reference(engine, model, specs))
+    current = window.frame
+    if len(current) > compared_rows:
+        current = current.sample(n=compared_rows).reset_index(drop=True)
+    reference = _retrying(config, lambda: read_reference(engine, model, specs, outputs=True))
     log.info(
         "read %d of %d rows in the window and %d reference rows in %.1fs",
         len(window.frame),
@@ -125,21 +159,24 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     # Waits for the import started by run_job (a failed import raises here, as it would have).
     from drift_job.compute import comparable_columns, run_report  # noqa: PLC0415
 
-    split = comparable_columns(reference, window.frame, columns)
+    split = comparable_columns(reference, current, columns)
     if not split.tested and not split.missing_in_current:
         raise ReferenceMissingError(
             f"the reference of {model.name} version {model.version} has no values "
             f"for {', '.join(split.missing_in_reference)}"
         )
-    computing = time.monotonic()
-    snapshot = run_report(reference, window.frame, split.tested, config) if split.tested else None
-    log.info(
-        "compared %d columns with Evidently in %.1fs",
-        len(split.tested),
-        time.monotonic() - computing,
+    reference, output_columns, not_compared = output_reference(
+        reference, config.reference_decision_shares
     )
-    compared = columns_from_snapshot(snapshot.dict()) if snapshot is not None else []
-    rows = Rows(len(reference), window.total_rows, len(window.frame), window.sampled)
+    tested = [*split.tested, *((name, OUTPUT_KINDS[name]) for name in output_columns)]
+    computing = time.monotonic()
+    snapshot = run_report(reference, current, tested, config) if split.tested else None
+    log.info(
+        "compared %d columns with Evidently in %.1fs", len(tested), time.monotonic() - computing
+    )
+    every_column = columns_from_snapshot(snapshot.dict()) if snapshot is not None else []
+    compared, outputs = split_outputs(every_column)
+    rows = Rows(len(reference), window.total_rows, len(current), window.sampled)
     result = build_result(
         model=model.name,
         model_version=model.version,
@@ -149,13 +186,13 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         columns=compared + missing_columns(split.missing_in_current),
         drift_share_threshold=config.drift_share,
     )
-    message = result.summary()
-    if split.missing_in_current:
-        message += f"; no values in the window for {', '.join(split.missing_in_current)}"
-    if split.missing_in_reference:
-        message += (
-            f"; not compared (no values in the reference): {', '.join(split.missing_in_reference)}"
-        )
+    prediction = PredictionDrift(
+        columns=tuple(sorted(outputs, key=lambda column: column.name)),
+        decision_shares=shares_of(window.frame[DECISION_COLUMN]),
+        not_compared=not_compared,
+    )
+    fairness = _judge_fairness(config, window.frame, labelled)
+    message = _drift_message(result, split, prediction)
     finished_at = clock()
     reports = None
     if config.report_dir is not None and snapshot is not None:
@@ -176,6 +213,10 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
         window_end=window_end,
         rows=rows,
         reports=reports,
+        prediction=prediction,
+        reference_decision_shares=reference_shares,
+        quality=quality,
+        fairness=fairness,
     )
     return _recorded(config, outcome, snapshot)
 
@@ -221,7 +262,127 @@ def _recorded(config: DriftJobConfig, outcome: Outcome, snapshot: Any) -> Outcom
     )
     if config.ui_url is None:
         return outcome
-    return dataclasses.replace(outcome, report_url=run_url(config.ui_url, run.project, run.run))
+    return replace(outcome, report_url=run_url(config.ui_url, run.project, run.run))
+
+
+def _drift_message(
+    result: DriftResult, split: ComparableColumns, prediction: PredictionDrift
+) -> str:
+    message = result.summary()
+    if split.missing_in_current:
+        message += f"; no values in the window for {', '.join(split.missing_in_current)}"
+    if split.missing_in_reference:
+        message += (
+            f"; not compared (no values in the reference): {', '.join(split.missing_in_reference)}"
+        )
+    if prediction.drifted:
+        message += f"; the model's output drifted: {', '.join(prediction.drifted_names)}"
+    return message
+
+
+def _judge_fairness(
+    config: DriftJobConfig, window: pd.DataFrame, labelled: pd.DataFrame | None
+) -> FairnessResult | None:
+    if config.fairness is None:
+        return None
+    from drift_job.fairness import assess_fairness  # noqa: PLC0415
+
+    judging = time.monotonic()
+    fairness = assess_fairness(window, labelled, config.fairness)
+    log.info("fairness of %d rows in %.1fs", len(window), time.monotonic() - judging)
+    return fairness
+
+
+def _judge_quality(
+    engine: sa.Engine,
+    config: DriftJobConfig,
+    model: RegisteredModel,
+    attributes: list[FeatureSpec],
+    now: datetime,
+) -> tuple[QualityOutcome, pd.DataFrame | None]:
+    """The quality of the predictions whose outcomes had time to arrive, and those labelled
+    predictions (the fairness' equal-opportunity gap reads them too)."""
+    positive_class = config.positive_class or model.positive_class
+    if positive_class is None:
+        raise ConfigError(
+            f"--positive-class: model {model.name} version {model.version} was registered "
+            "without one; name it (spec.model.positiveClass)"
+        )
+    decisions = set(model.decision_shares) | set(config.reference_decision_shares)
+    if decisions and positive_class not in decisions:
+        raise ConfigError(
+            f"--positive-class: {positive_class!r} is not a decision of {model.name} "
+            f"({', '.join(sorted(decisions))})"
+        )
+    # A model registered without its threshold decides at 0.5, the usual probability cut.
+    threshold = model.decision_threshold if model.decision_threshold is not None else 0.5
+    end = now - config.label_delay
+    start = end - config.quality_window
+    reading = time.monotonic()
+    window = _retrying(
+        config,
+        lambda: read_labelled(engine, model, start, end, attributes, max_rows=config.max_rows),
+    )
+    log.info(
+        "read %d of %d labelled predictions (of %d) in %.1fs",
+        len(window.frame),
+        window.labelled,
+        window.predictions,
+        time.monotonic() - reading,
+    )
+    outcome = QualityOutcome(
+        result="InsufficientLabels",
+        message="",
+        window_start=start,
+        window_end=end,
+        positive_class=positive_class,
+        decision_threshold=threshold,
+        predictions=window.predictions,
+        labelled=window.labelled,
+        sampled=window.sampled,
+    )
+    coverage = f"{window.labelled} of {window.predictions} predictions labelled"
+    if window.labelled < config.min_labelled or window.frame.empty:
+        message = f"{coverage}; at least {config.min_labelled} needed"
+        return replace(outcome, message=message), window.frame
+    from drift_job.quality import compute_quality  # noqa: PLC0415
+
+    computing = time.monotonic()
+    metrics = compute_quality(window.frame, positive_class, threshold)
+    log.info(
+        "quality of %d labelled predictions in %.1fs", metrics.rows, time.monotonic() - computing
+    )
+    auc = f"ROC AUC {metrics.roc_auc:.3f}" if metrics.roc_auc is not None else "one class only"
+    message = f"{coverage}; {auc}, Brier score {metrics.brier_score:.3f}"
+    return replace(outcome, result="Completed", message=message, metrics=metrics), window.frame
+
+
+def attribute_specs(
+    config: DriftJobConfig, model: RegisteredModel, compared: list[FeatureSpec]
+) -> list[FeatureSpec]:
+    """The protected attributes the fairness reads, beyond the compared columns."""
+    if config.fairness is None:
+        return []
+    kinds = {spec.name: spec.kind for spec in model.features}
+    have = {spec.name for spec in compared}
+    found = []
+    for attribute in config.fairness.attributes:
+        if attribute.feature not in kinds:
+            raise ConfigError(
+                f"--fairness: model {model.name} has no feature {attribute.feature!r}"
+            )
+        if attribute.feature not in have:
+            found.append(FeatureSpec(attribute.feature, kinds[attribute.feature]))
+    return found
+
+
+def check_output_names(model: RegisteredModel) -> None:
+    taken = {spec.name for spec in model.features} & {*OUTPUT_COLUMNS, OUTCOME_COLUMN}
+    if taken:
+        raise ConfigError(
+            f"--model: {model.name} has features named {', '.join(sorted(taken))}, the names of"
+            " the model's output and outcome columns"
+        )
 
 
 def _import_quietly(module: str) -> None:

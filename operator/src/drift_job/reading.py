@@ -18,13 +18,22 @@ import pandas as pd
 import sqlalchemy as sa
 
 from prediction_store import (
+    DECISION_COLUMN,
+    OUTCOME_COLUMN,
+    SCORE_COLUMN,
     FeatureSpec,
     RegisteredModel,
+    count_labelled,
     count_window,
     get_model,
+    select_labelled,
     select_reference,
     select_window,
 )
+
+# The model's outputs and the outcome, typed like features: the score a number, the rest text.
+OUTPUT_SPECS = (FeatureSpec(SCORE_COLUMN, "numerical"), FeatureSpec(DECISION_COLUMN, "categorical"))
+OUTCOME_SPEC = FeatureSpec(OUTCOME_COLUMN, "categorical")
 
 
 class StoreUnavailableError(RuntimeError):
@@ -39,6 +48,16 @@ class ReferenceMissingError(LookupError):
 class CurrentWindow:
     frame: pd.DataFrame
     total_rows: int
+    sampled: bool
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    """The predictions of a window that have an outcome (a sample when `sampled`)."""
+
+    frame: pd.DataFrame
+    predictions: int  # every prediction in the window, labelled or not
+    labelled: int
     sampled: bool
 
 
@@ -57,10 +76,16 @@ def load_model(engine: sa.Engine, name: str, version: str | None) -> RegisteredM
 
 
 def read_reference(
-    engine: sa.Engine, model: RegisteredModel, specs: Sequence[FeatureSpec]
+    engine: sa.Engine,
+    model: RegisteredModel,
+    specs: Sequence[FeatureSpec],
+    *,
+    outputs: bool = False,
 ) -> pd.DataFrame:
-    query = select_reference(model.name, model.version, specs)
-    frame = _read_frame(engine, query, specs)
+    """The reference sample; with `outputs`, the registered score and decision of each row
+    (columns `prediction_score`, `prediction_decision`; missing when none were registered)."""
+    query = select_reference(model.name, model.version, specs, outputs=outputs)
+    frame = _read_frame(engine, query, [*specs, *(OUTPUT_SPECS if outputs else ())])
     if frame.empty:
         raise ReferenceMissingError(
             f"model {model.name!r} version {model.version} has no reference rows"
@@ -76,8 +101,10 @@ def read_window(
     specs: Sequence[FeatureSpec],
     *,
     max_rows: int,
+    outputs: bool = False,
 ) -> CurrentWindow:
-    """The window's features, sampled down to about max_rows when it holds more."""
+    """The window's features (and with `outputs` its scores and decisions), sampled down to
+    about max_rows when it holds more."""
     with store_errors(), engine.connect() as connection:
         total = int(
             connection.execute(count_window(model.name, model.version, start, end)).scalar_one()
@@ -91,9 +118,44 @@ def read_window(
         specs,
         dialect=engine.dialect.name,
         sample_fraction=sample_fraction,
+        outputs=outputs,
     )
-    frame = _read_frame(engine, query, specs) if total else _empty_frame(specs)
+    typed = [*specs, *(OUTPUT_SPECS if outputs else ())]
+    frame = _read_frame(engine, query, typed) if total else _empty_frame(typed)
     return CurrentWindow(frame=frame, total_rows=total, sampled=sample_fraction is not None)
+
+
+def read_labelled(
+    engine: sa.Engine,
+    model: RegisteredModel,
+    start: datetime,
+    end: datetime,
+    specs: Sequence[FeatureSpec],
+    *,
+    max_rows: int,
+) -> LabelledWindow:
+    """The predictions in [start, end) joined to their outcomes: `specs`, the score, the
+    decision and the outcome, sampled in the database down to about max_rows."""
+    with store_errors(), engine.connect() as connection:
+        total = int(
+            connection.execute(count_window(model.name, model.version, start, end)).scalar_one()
+        )
+        labelled = int(
+            connection.execute(count_labelled(model.name, model.version, start, end)).scalar_one()
+        )
+    sample_fraction = max_rows / labelled if labelled > max_rows else None
+    query = select_labelled(
+        model.name,
+        model.version,
+        start,
+        end,
+        specs,
+        dialect=engine.dialect.name,
+        sample_fraction=sample_fraction,
+    )
+    typed = [*specs, *OUTPUT_SPECS, OUTCOME_SPEC]
+    frame = _read_frame(engine, query, typed) if labelled else _empty_frame(typed)
+    return LabelledWindow(frame, total, labelled, sample_fraction is not None)
 
 
 def _read_frame(

@@ -9,10 +9,18 @@ time when the condition did not change) is carried over from the previous status
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from drift_job.findings import (
+    FairnessResult,
+    PredictionDrift,
+    QualityOutcome,
+    fairness_to_json,
+    prediction_to_json,
+    quality_to_json,
+)
 from drift_job.normalise import DriftResult, Rows, feature_to_json, rfc3339
 from drift_job.reports import ReportFiles
 
@@ -49,6 +57,10 @@ class Outcome:
     reports: ReportFiles | None = None
     # The run's page in the Evidently UI, when the run went to a workspace a UI serves.
     report_url: str | None = None
+    prediction: PredictionDrift | None = None
+    reference_decision_shares: Mapping[str, float] = field(default_factory=dict)
+    quality: QualityOutcome | None = None
+    fairness: FairnessResult | None = None
 
 
 def condition_status(outcome: Outcome) -> Literal["True", "False", "Unknown"]:
@@ -88,6 +100,10 @@ def build_drift_status(outcome: Outcome, previous: Mapping[str, Any]) -> dict[st
         drift["driftedColumns"] = result.drifted_columns
         drift["columns"] = len(result.columns)
         drift["features"] = [feature_to_json(column) for column in result.columns]
+    if outcome.prediction is not None:
+        drift["prediction"] = prediction_to_json(outcome.prediction)
+    if outcome.reference_decision_shares:
+        drift["referenceDecisionShares"] = dict(outcome.reference_decision_shares)
     report = report_to_json(outcome)
     if report:
         drift["report"] = report
@@ -102,6 +118,20 @@ def report_to_json(outcome: Outcome) -> dict[str, str]:
     if outcome.report_url is not None:
         report["url"] = outcome.report_url
     return report
+
+
+def build_quality_status(outcome: Outcome) -> dict[str, Any] | None:
+    """`status.quality`, when the run judged the quality."""
+    if outcome.quality is None:
+        return None
+    return {"lastRunTime": rfc3339(outcome.finished_at), **quality_to_json(outcome.quality)}
+
+
+def build_fairness_status(outcome: Outcome) -> dict[str, Any] | None:
+    """`status.fairness`, when the run judged fairness."""
+    if outcome.fairness is None:
+        return None
+    return {"lastRunTime": rfc3339(outcome.finished_at), **fairness_to_json(outcome.fairness)}
 
 
 def build_condition(outcome: Outcome, previous: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,12 +154,23 @@ def build_status_apply(
     name: str, namespace: str, outcome: Outcome, previous: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The server-side apply body for the status subresource, field manager `drift-job`."""
+    status: dict[str, Any] = {
+        "conditions": [build_condition(outcome, previous)],
+        "drift": build_drift_status(outcome, previous),
+    }
+    # A run that judged no quality (or fairness) leaves the last judgement where it is: server-
+    # side apply would remove a field this manager stops sending, so it is sent again.
+    for key, built in (
+        ("quality", build_quality_status(outcome)),
+        ("fairness", build_fairness_status(outcome)),
+    ):
+        if built is not None:
+            status[key] = built
+        elif previous.get(key):
+            status[key] = previous[key]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": name, "namespace": namespace},
-        "status": {
-            "conditions": [build_condition(outcome, previous)],
-            "drift": build_drift_status(outcome, previous),
-        },
+        "status": status,
     }

@@ -16,6 +16,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from modelmonitor.judgement_metrics import JUDGEMENTS
+
 RECONCILE_TOTAL = Counter(
     "modelmonitor_reconcile_total", "Reconciles of ModelMonitors, by result.", ["result"]
 )
@@ -121,9 +123,12 @@ def observe_monitor(body: Mapping[str, Any], deleted: bool) -> None:
     """Keep the exported drift results in step with one monitor's latest state."""
     metadata = body.get("metadata") or {}
     namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
-    drift = (body.get("status") or {}).get("drift")
+    status = body.get("status") or {}
+    drift = status.get("drift")
     if deleted or not isinstance(drift, Mapping):
         DRIFT.forget(namespace, name)
+        JUDGEMENTS.forget(namespace, name)
         return
     model = str(((body.get("spec") or {}).get("model") or {}).get("name", ""))
     DRIFT.observe(namespace, name, model, drift)
+    JUDGEMENTS.observe(namespace, name, model, status)

@@ -65,6 +65,12 @@ def _duration(text: str) -> str:
     return text
 
 
+def _duration_or_zero(text: str) -> str:
+    if re.fullmatch(r"0(s|m|h|d|w)", text):
+        return text
+    return _duration(text)
+
+
 def _cron(text: str) -> str:
     parse_schedule(text)
     return text
@@ -85,6 +91,9 @@ def _label_names(labels: dict[str, str]) -> dict[str, str]:
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
+DurationOrZero = Annotated[str, AfterValidator(_duration_or_zero)]
+DecisionName = Annotated[str, Field(min_length=1, max_length=32)]
+GroupName = Annotated[str, Field(min_length=1, max_length=63)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Percent = Annotated[float, Field(gt=0, lt=100)]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
@@ -103,6 +112,22 @@ class ModelRef(_Frozen):
     version: (
         Annotated[str, Field(min_length=1, max_length=63, pattern=MODEL_NAME_PATTERN)] | None
     ) = None
+    # Unset: what the model service registered in the store.
+    positive_class: DecisionName | None = None
+    reference_decision_shares: Annotated[
+        dict[DecisionName, Annotated[float, Field(ge=0, le=1)]], Field(max_length=20)
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shares(self) -> ModelRef:
+        shares = self.reference_decision_shares
+        if shares and abs(sum(shares.values()) - 1) > 0.01:
+            raise ValueError(f"referenceDecisionShares add up to {sum(shares.values()):g}, not 1")
+        if self.positive_class and shares and self.positive_class not in shares:
+            raise ValueError(
+                f"positiveClass {self.positive_class!r} is not in referenceDecisionShares"
+            )
+        return self
 
 
 class TargetRef(_Frozen):
@@ -189,6 +214,75 @@ class DriftSpec(_Frozen):
         return self
 
 
+class QualitySpec(_Frozen):
+    window: Duration = "1d"
+    label_delay: DurationOrZero = "0s"
+    min_labelled: Annotated[int, Field(ge=1)] = 100
+
+
+class CategoryGroup(_Frozen):
+    name: GroupName
+    values: tuple[str, ...] = Field(min_length=1)
+
+
+class NumericBin(_Frozen):
+    name: GroupName
+    below: float | None = None
+
+
+class FairnessAttribute(_Frozen):
+    feature: Annotated[str, Field(min_length=1, max_length=256)]
+    reference: GroupName
+    groups: tuple[CategoryGroup, ...] = ()
+    bins: tuple[NumericBin, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FairnessAttribute:
+        if self.groups and self.bins:
+            raise ValueError(f"{self.feature}: groups and bins exclude each other")
+        names = [group.name for group in self.groups] + [bin_.name for bin_ in self.bins]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.feature}: a group name is used twice")
+        values = [value for group in self.groups for value in group.values]
+        if len(values) != len(set(values)):
+            raise ValueError(f"{self.feature}: a category is in two groups")
+        if self.bins:
+            bounds = [b.below for b in self.bins[:-1] if b.below is not None]
+            if len(bounds) != len(self.bins) - 1 or self.bins[-1].below is not None:
+                raise ValueError(f"{self.feature}: only the last bin has no `below`")
+            if bounds != sorted(set(bounds)):
+                raise ValueError(f"{self.feature}: bins must ascend")
+        if names and self.reference not in names:
+            raise ValueError(f"{self.feature}: reference {self.reference!r} is not a group")
+        return self
+
+
+class FairnessSpec(_Frozen):
+    favourable_decision: DecisionName
+    min_rows_per_group: Annotated[int, Field(ge=1)] = 30
+    min_disparate_impact_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    max_disparate_impact_ratio: Annotated[float, Field(ge=1)] = 1.25
+    attributes: tuple[FairnessAttribute, ...] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FairnessSpec:
+        features = [attribute.feature for attribute in self.attributes]
+        if len(features) != len(set(features)):
+            raise ValueError("attributes lists a feature more than once")
+        return self
+
+
+QualityMetric = Literal["rocAuc", "precision", "recall", "f1", "brierScore", "calibrationError"]
+# The metrics where lower is better: their objective is a ceiling, the others' a floor.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"brierScore", "calibrationError"})
+
+
+class QualitySlo(_Frozen):
+    metric: QualityMetric = "rocAuc"
+    threshold: Annotated[float, Field(ge=0, le=1)]
+    target: Percent = 99.0
+
+
 class AvailabilitySlo(_Frozen):
     target: Percent = 99.5
 
@@ -201,6 +295,7 @@ class LatencySlo(_Frozen):
 class SloSpec(_Frozen):
     availability: AvailabilitySlo = Field(default_factory=AvailabilitySlo)
     latency: LatencySlo = Field(default_factory=LatencySlo)
+    quality: QualitySlo | None = None
     window: Duration = "30d"
 
     @model_validator(mode="after")
@@ -223,7 +318,6 @@ class AlertDurations(_Frozen):
 
 
 class DecisionRatioSpec(_Frozen):
-    reference_bad_share: Fraction = 0.3
     tolerance: Fraction = 0.15
     window: Duration = "1h"
 
@@ -252,9 +346,17 @@ class MonitorSpec(_Frozen):
     target: TargetRef
     store: StoreSpec
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    quality: QualitySpec | None = None
+    fairness: FairnessSpec | None = None
     slo: SloSpec = Field(default_factory=SloSpec)
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
     dashboard: DashboardSpec = Field(default_factory=DashboardSpec)
+
+    @model_validator(mode="after")
+    def _quality_objective_needs_quality(self) -> MonitorSpec:
+        if self.slo.quality is not None and self.quality is None:
+            raise ValueError("slo.quality needs spec.quality (how the quality is judged)")
+        return self
 
 
 class Monitor(_Frozen):

@@ -56,6 +56,43 @@ def predictions(good: str, bad: str) -> list[dict[str, str]]:
     ]
 
 
+def reference_shares(**shares: float) -> list[dict[str, str]]:
+    return [
+        {
+            "series": f'modelmonitor_reference_decision_share{{{OWN},decision="{decision}"}}',
+            "values": f"{share}x60",
+        }
+        for decision, share in shares.items()
+    ]
+
+
+def output_drift(column: str) -> str:
+    return f'modelmonitor_prediction_drift_detected{{{OWN},column="{column}"}}'
+
+
+def fairness(ratio_yes: str, rows_yes: str, rows_no: str) -> list[dict[str, str]]:
+    """The foreign_worker attribute of the test-sized monitor: group yes against group no."""
+    group = 'attribute="foreign_worker",group="%s"'
+    ratio = 'modelmonitor_fairness_disparate_impact_ratio{%s,%s,reference="no"}'
+    rows = "modelmonitor_fairness_group_rows{%s,%s}"
+    return [
+        {"series": ratio % (OWN, group % "yes"), "values": ratio_yes},
+        {"series": ratio % (OWN, group % "no"), "values": "1x15"},
+        {"series": rows % (OWN, group % "yes"), "values": rows_yes},
+        {"series": rows % (OWN, group % "no"), "values": rows_no},
+    ]
+
+
+def disparity(group: str) -> dict[str, str]:
+    return {
+        **SLI,
+        "severity": "warning",
+        "attribute": "foreign_worker",
+        "group": group,
+        "reference": "no",
+    }
+
+
 def fires(alert: str, at: str, *labels: dict[str, str]) -> dict[str, Any]:
     return {
         "eval_time": at,
@@ -164,12 +201,101 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         [quiet("ModelPredictionVolumeCollapsed", "75m")],
     ),
     "bad share far above the reference": (
-        predictions("0+40x60", "0+60x60"),
-        [fires("ModelDecisionRatioShifted", "30m", {**BASE, "severity": "warning"})],
+        predictions("0+40x60", "0+60x60") + reference_shares(good=0.7, bad=0.3),
+        [
+            quiet("ModelDecisionRatioShifted", "3m"),  # pending (for: 5m)
+            fires(
+                "ModelDecisionRatioShifted",
+                "30m",
+                {**BASE, "severity": "warning", "decision": "bad"},
+                {**BASE, "severity": "warning", "decision": "good"},
+            ),
+        ],
     ),
     "bad share at the reference": (
-        predictions("0+70x60", "0+30x60"),
+        predictions("0+70x60", "0+30x60") + reference_shares(good=0.7, bad=0.3),
         [quiet("ModelDecisionRatioShifted", "30m")],
+    ),
+    "no reference shares reported yet": (
+        predictions("0+40x60", "0+60x60"),
+        [quiet("ModelDecisionRatioShifted", "30m")],
+    ),
+    "the model's score drifted": (
+        [
+            {"series": output_drift("prediction_score"), "values": "0x5 1x10"},
+            {"series": output_drift("prediction_decision"), "values": "0x15"},
+        ],
+        [
+            quiet("ModelPredictionDriftDetected", "3m"),
+            fires(
+                "ModelPredictionDriftDetected",
+                "10m",
+                {**SLI, "severity": "warning", "column": "prediction_score"},
+            ),
+        ],
+    ),
+    "the model's output as the reference's": (
+        [{"series": output_drift("prediction_score"), "values": "0x15"}],
+        [quiet("ModelPredictionDriftDetected", "10m")],
+    ),
+    "quality below its objective burns the quality budget": (
+        # ROC AUC 0.8 for 20 minutes, then 0.6: below the objective of 0.7.
+        [{"series": f"modelmonitor_quality_roc_auc{{{OWN}}}", "values": "0.8x20 0.6x40"}],
+        [
+            quiet("ModelQualityDegraded", "15m"),
+            quiet("ModelQualityBudgetBurnFast", "15m"),
+            fires("ModelQualityDegraded", "30m", {**SLI, "severity": "warning", "slo": "quality"}),
+            fires("ModelQualityBudgetBurnFast", "30m", burn("critical", "quality")),
+            fires("ModelQualityBudgetBurnSlow", "60m", burn("warning", "quality")),
+        ],
+    ),
+    "quality at its objective keeps the budget": (
+        [{"series": f"modelmonitor_quality_roc_auc{{{OWN}}}", "values": "0.75x60"}],
+        [
+            quiet("ModelQualityDegraded", "30m"),
+            quiet("ModelQualityBudgetBurnFast", "30m"),
+            quiet("ModelQualityBudgetBurnSlow", "60m"),
+        ],
+    ),
+    "a quality dip that recovered stops paging": (
+        [{"series": f"modelmonitor_quality_roc_auc{{{OWN}}}", "values": "0.8x10 0.6x10 0.8x40"}],
+        [
+            fires("ModelQualityBudgetBurnFast", "18m", burn("critical", "quality")),
+            quiet("ModelQualityBudgetBurnFast", "40m"),
+            quiet("ModelQualityDegraded", "40m"),
+        ],
+    ),
+    "too few labels to judge the quality": (
+        [
+            {
+                "series": f'modelmonitor_quality_run_result{{{OWN},result="InsufficientLabels"}}',
+                "values": "1x60",
+            }
+        ],
+        [
+            quiet("ModelQualityDegraded", "30m"),
+            quiet("ModelQualityBudgetBurnFast", "30m"),
+            quiet("ModelQualityBudgetBurnSlow", "60m"),
+        ],
+    ),  # fmt: skip
+    "one group far less often favoured": (
+        fairness(ratio_yes="1x5 0.5x10", rows_yes="200x15", rows_no="40x15"),
+        [
+            quiet("ModelFairnessDisparity", "3m"),
+            fires("ModelFairnessDisparity", "10m", disparity("yes")),
+        ],
+    ),
+    "one group far more often favoured": (
+        fairness(ratio_yes="1.4x15", rows_yes="200x15", rows_no="40x15"),
+        [fires("ModelFairnessDisparity", "10m", disparity("yes"))],
+    ),
+    "a disparity in a group too small to judge": (
+        fairness(ratio_yes="0.5x15", rows_yes="200x15", rows_no="10x15"),
+        [quiet("ModelFairnessDisparity", "10m")],
+    ),
+    "groups within the four-fifths rule": (
+        fairness(ratio_yes="0.85x15", rows_yes="200x15", rows_no="40x15"),
+        [quiet("ModelFairnessDisparity", "10m")],
     ),
     "prediction records dropped": (
         [

@@ -108,8 +108,58 @@ def test_drift_job_command_follows_the_contract(settings: Settings) -> None:
         "--numerical-columns", "age_in_years,credit_amount,duration_in_month",
         "--categorical-columns", "purpose,housing",
         "--report-dir", "/reports", "--workspace", "/reports/workspace", "--keep-reports", "5",
+        "--positive-class", "bad",
+        "--reference-decision-share", "bad=0.25", "--reference-decision-share", "good=0.75",
+        "--quality", "--quality-window", "7d", "--label-delay", "2d", "--min-labelled", "500",
+        "--fairness", FULL_FAIRNESS,
         "--monitor", "credit-score-v2", "--namespace", "lending", "--output", "json",
     ]  # fmt: skip
+
+
+# The spec's fairness, as the job's --fairness flag carries it (every field, camelCase).
+FULL_FAIRNESS = json.dumps(
+    {
+        "attributes": [
+            {
+                "bins": [{"below": 25.0, "name": "young"}, {"below": None, "name": "adult"}],
+                "feature": "age_in_years",
+                "groups": [],
+                "reference": "adult",
+            },
+            {
+                "bins": [],
+                "feature": "personal_status_and_sex",
+                "groups": [
+                    {"name": "female", "values": ["female : divorced/separated/married"]},
+                    {
+                        "name": "male",
+                        "values": [
+                            "male : single",
+                            "male : married/widowed",
+                            "male : divorced/separated",
+                        ],
+                    },
+                ],
+                "reference": "male",
+            },
+        ],
+        "favourableDecision": "good",
+        "maxDisparateImpactRatio": 1.1,
+        "minDisparateImpactRatio": 0.9,
+        "minRowsPerGroup": 50,
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+)
+
+
+def test_the_fairness_flag_is_what_the_drift_job_parses(settings: Settings) -> None:
+    from drift_job.config import FairnessConfig  # noqa: PLC0415 - the job's own model
+
+    spec = monitor_from(CASES / "full-monitor.yaml").spec.fairness
+    assert spec is not None
+    parsed = FairnessConfig.model_validate_json(FULL_FAIRNESS)
+    assert parsed.model_dump(by_alias=True) == spec.model_dump(by_alias=True)
 
 
 def test_cronjob_runs_restricted_and_takes_the_store_url_from_the_secret(

@@ -17,7 +17,16 @@ from modelmonitor.spec import DashboardSpec, Monitor
 from .support import CASES, monitor_from
 
 UI = "https://reports.example"
-REPORT_ALERTS = {"ModelDriftDetected", "ModelFeatureDriftDetected"}
+# The alerts about what a run found: the drift, and the model's output, quality and fairness.
+REPORT_ALERTS = {
+    "ModelDriftDetected",
+    "ModelFeatureDriftDetected",
+    "ModelPredictionDriftDetected",
+    "ModelQualityDegraded",
+    "ModelQualityBudgetBurnFast",
+    "ModelQualityBudgetBurnSlow",
+    "ModelFairnessDisparity",
+}
 
 
 def _full() -> Monitor:
@@ -61,7 +70,9 @@ def test_a_monitor_on_the_uis_claim_links_its_project_everywhere(settings: Setti
     assert args[args.index("--workspace") + 1] == "/reports/workspace"
     assert args[args.index("--ui-url") + 1] == UI  # the job links each run's page in the status
 
-    for name, alert in _alerts(children).items():
+    alerts = _alerts(children)
+    assert REPORT_ALERTS <= set(alerts)  # the full case judges quality and fairness too
+    for name, alert in alerts.items():
         expected = (
             {"report_url": f"{UI}/projects/{project}/reports"} if name in REPORT_ALERTS else {}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from modelmonitor.naming import DRIFT_JOB_COMPONENT, drift_job_name
@@ -54,7 +55,33 @@ def drift_job_args(monitor: Monitor, links: ReportLinks | None = None) -> list[s
         if links is not None:
             args += ["--ui-url", links.base_url]
         args += ["--keep-reports", str(drift.reports.keep)]
+    args += _judgement_args(monitor)
     args += ["--monitor", monitor.name, "--namespace", monitor.namespace, "--output", "json"]
+    return args
+
+
+def _judgement_args(monitor: Monitor) -> list[str]:
+    """The model's outputs, quality and fairness: what the job judges besides the drift."""
+    spec = monitor.spec
+    args: list[str] = []
+    if spec.model.positive_class is not None:
+        args += ["--positive-class", spec.model.positive_class]
+    for decision, share in sorted(spec.model.reference_decision_shares.items()):
+        args += ["--reference-decision-share", f"{decision}={share:g}"]
+    if spec.quality is not None:
+        args += [
+            "--quality",
+            "--quality-window",
+            spec.quality.window,
+            "--label-delay",
+            spec.quality.label_delay,
+            "--min-labelled",
+            str(spec.quality.min_labelled),
+        ]
+    if spec.fairness is not None:
+        # The spec's own shape, as JSON: the job parses it with the same field names.
+        document = spec.fairness.model_dump(mode="json", by_alias=True)
+        args += ["--fairness", json.dumps(document, sort_keys=True, separators=(",", ":"))]
     return args
 
 

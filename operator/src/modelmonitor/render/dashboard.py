@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as gd
-from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import heatmap
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as gm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
@@ -21,12 +21,16 @@ from modelmonitor.durations import parse_duration
 from modelmonitor.naming import DASHBOARD_COMPONENT, dashboard_name
 from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
+from modelmonitor.render.judgement_panels import judgement_panels
+from modelmonitor.render.panels import DATASOURCE, REFS
+from modelmonitor.render.panels import query as _query
+from modelmonitor.render.panels import series as _series
+from modelmonitor.render.panels import stat_panel as _stat
 from modelmonitor.render.promql import Matcher, Selector, number
 from modelmonitor.render.reportlinks import ReportLinks, report_links
 from modelmonitor.settings import Settings
 from modelmonitor.spec import Monitor
 
-DATASOURCE = gm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE = "$__rate_interval"
 # Grafana dashboard uids are at most 40 characters.
 UID_LENGTH = 40
@@ -35,23 +39,6 @@ UID_LENGTH = 40
 def dashboard_uid(monitor: Monitor) -> str:
     digest = hashlib.sha256(f"{monitor.namespace}/{monitor.name}".encode()).hexdigest()
     return f"modelmonitor-{digest}"[:UID_LENGTH]
-
-
-def _query(expr: str, legend: str = "__auto", ref: str = "A") -> prometheus.Dataquery:
-    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
-
-
-def _series(title: str, unit: str, *queries: prometheus.Dataquery) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(12)
-    for query in queries:
-        panel = panel.with_target(query)
-    return panel
-
-
-def _stat(title: str, unit: str, query: prometheus.Dataquery) -> stat.Panel:
-    return (
-        stat.Panel().title(title).unit(unit).datasource(DATASOURCE).height(6).span(8)
-    ).with_target(query)
 
 
 class _Queries:
@@ -85,7 +72,7 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             objective.name,
             ref,
         )
-        for ref, objective in zip(("A", "B"), slo.objectives(monitor), strict=True)
+        for ref, objective in zip(REFS, slo.objectives(monitor), strict=False)
     ]
     return [
         gd.Row("Service"),
@@ -145,12 +132,17 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             _query(f"sum by (decision) ({q.predictions(q.model)})", "{{decision}}"),
         ),
         _series(
-            "Share of bad-credit decisions",
+            "Share of each decision, and its reference share",
             "percentunit",
             _query(
-                f"sum({q.predictions(q.model.with_(Matcher('decision', 'bad')))})"
-                f" / sum({q.predictions(q.model)})",
-                "bad share",
+                f"sum by (decision) ({q.predictions(q.model)})"
+                f" / ignoring (decision) group_left sum({q.predictions(q.model)})",
+                "{{decision}}",
+            ),
+            _query(
+                f"max by (decision) (modelmonitor_reference_decision_share{q.own})",
+                "{{decision}} (reference)",
+                "B",
             ),
         )
         .min(0)
@@ -199,6 +191,15 @@ def _panels(monitor: Monitor, q: _Queries) -> list[Any]:
             "bool_yes_no",
             _query(f"max(modelmonitor_drift_detected{q.own})", "drift"),
         ),
+        _series(
+            "Drift of the model's output (score and decisions) against the reference",
+            "none",
+            _query(
+                f"max by (column, stattest) (modelmonitor_prediction_drift_score{q.own})",
+                "{{column}} ({{stattest}})",
+            ),
+        ),
+        *judgement_panels(monitor),
     ]
 
 

@@ -13,6 +13,7 @@ from modelmonitor.durations import format_duration, parse_duration
 from modelmonitor.naming import ALERTING_COMPONENT, drift_job_name, rules_name
 from modelmonitor.render import slo
 from modelmonitor.render.common import metadata
+from modelmonitor.render.model_alerts import model_alerts
 from modelmonitor.render.promql import Matcher, Selector, number, rate, sum_rate
 from modelmonitor.render.reportlinks import ReportLinks, report_annotations, report_links
 from modelmonitor.schedule import longest_interval_seconds
@@ -64,16 +65,36 @@ def _sli_expressions(ctx: _Context, window: str) -> dict[str, str]:
     failed = sum_rate(metrics.requests, traffic.with_(slo.SERVER_ERRORS), window)
     fast = sum_rate(f"{metrics.request_duration}_bucket", traffic.with_(bucket), window)
     timed = sum_rate(f"{metrics.request_duration}_count", traffic, window)
+    missed = f"{slo.QUALITY_OBJECTIVE_MISSED}{slo.sli_selector(ctx.monitor)}"
     return {
         # No 5xx yet means no 5xx series at all: `or vector(0)` makes that a ratio of 0, so the
         # SLI, the budget and the burn rate exist from the first request, not the first error.
         "availability": f"(\n{failed}\nor\nvector(0)\n)\n/\n{all_requests}",
         "latency": f"1 - (\n{fast}\n/\n{timed}\n)",
+        # The share of the window's evaluations at which the last judgement missed the objective.
+        "quality": f"avg_over_time({missed}[{window}])",
     }
 
 
+def _quality_objective_rule(ctx: _Context) -> list[dict[str, Any]]:
+    """1 while the last quality judgement misses the objective, 0 while it meets it; nothing
+    while there is none (too few labels): time without a judgement counts for neither."""
+    objective = slo.quality_objective(ctx.monitor)
+    if objective is None:
+        return []
+    gauge = f"max by (monitor, monitor_namespace, model) ({objective.metric}{ctx.own})"
+    return [
+        {
+            "record": slo.QUALITY_OBJECTIVE_MISSED,
+            "expr": f"{gauge} {objective.missed_operator} bool {number(objective.threshold)}",
+            "labels": {**slo.series_labels(ctx.monitor), "slo": "quality"},
+        }
+    ]
+
+
 def _recording_rules(ctx: _Context) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = []
+    # First: the window rules below read what it records in the same evaluation.
+    rules: list[dict[str, Any]] = _quality_objective_rule(ctx)
     windows = slo.burn_windows(ctx.period_seconds)
     labels = slo.series_labels(ctx.monitor)
     for window in windows:
@@ -174,14 +195,31 @@ def _availability_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]
                     "\nor\n".join(clauses),
                     severity,
                     f"{spec.model.name}: {name} error budget burning {speed.lower()}",
-                    f"The {name} SLO ({number(objective.target)}% over {spec.slo.window}) of"
-                    f" {spec.target.service} is burning its error budget at"
-                    " {{ $value | humanizePercentage }} errors; at this rate the budget runs"
-                    " out before the period ends.",
+                    _burn_description(ctx, objective),
                     extra_labels={"slo": name},
+                    # The quality objective is judged by the runs: its alerts link them.
+                    report=name == "quality",
                 )
             )
     return found
+
+
+def _burn_description(ctx: _Context, objective: slo.Slo) -> str:
+    spec = ctx.monitor.spec
+    quality = slo.quality_objective(ctx.monitor)
+    if objective.name == "quality" and quality is not None:
+        return (
+            f"The model's {quality.name} must be {quality.wanted} {number(quality.threshold)}"
+            f" {number(objective.target)}% of the time over {spec.slo.window}; it missed it"
+            " {{ $value | humanizePercentage }} of the recent time, and at this rate the"
+            " budget runs out before the period ends."
+        )
+    return (
+        f"The {objective.name} SLO ({number(objective.target)}% over {spec.slo.window}) of"
+        f" {spec.target.service} is burning its error budget at"
+        " {{ $value | humanizePercentage }} errors; at this rate the budget runs"
+        " out before the period ends."
+    )
 
 
 def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
@@ -191,7 +229,6 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
     model = spec.model.name
     metrics = ctx.metrics
     model_selector = ctx.app.with_(*ctx.model_matchers)
-    bad_selector = model_selector.with_(Matcher("decision", "bad"))
     decision_window = spec.alerts.decisions.window
     return [
         alerts.alert(
@@ -232,17 +269,22 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
         ),
         alerts.alert(
             "ModelDecisionRatioShifted",
-            f"abs(\n  {sum_rate(metrics.predictions, bad_selector, decision_window)}\n  /\n"
+            # Each decision's share against its reference share, which the drift job reports
+            # (the spec's referenceDecisionShares, else the model's registered ones).
+            "abs(\n  sum by (decision) ("
+            f"{rate(metrics.predictions, model_selector, decision_window)})"
+            "\n  / ignoring (decision) group_left\n"
             f"  {sum_rate(metrics.predictions, model_selector, decision_window)}\n"
-            f"  - {number(spec.alerts.decisions.reference_bad_share)}\n)"
+            "  - on (decision)\n"
+            f"  max by (decision) (modelmonitor_reference_decision_share{ctx.own})\n)"
             f" > {number(spec.alerts.decisions.tolerance)}",
             "warning",
-            f"{model}: share of bad-credit decisions far from the reference",
-            "The share of `bad` decisions over the last"
-            f" {decision_window} differs by {{{{ $value | humanizePercentage }}}} from the"
-            " reference"
-            f" share {number(spec.alerts.decisions.reference_bad_share)} (tolerance"
-            f" {number(spec.alerts.decisions.tolerance)}).",
+            f"{model}: share of {{{{ $labels.decision }}}} decisions far from the reference",
+            "The share of {{ $labels.decision }} decisions over the last"
+            f" {decision_window} differs by {{{{ $value | humanizePercentage }}}} from its"
+            f" reference share (tolerance {number(spec.alerts.decisions.tolerance)}; the"
+            " reference: `kubectl get mm"
+            f" {ctx.monitor.name} -o jsonpath='{{{{.status.drift.referenceDecisionShares}}}}'`).",
             pending=durations.decision_ratio,
         ),
         alerts.alert(
@@ -355,6 +397,7 @@ def render_prometheus_rule(monitor: Monitor, settings: Settings) -> dict[str, An
                         *_service_alerts(ctx, alerts),
                         *_availability_alerts(ctx, alerts),
                         *_drift_alerts(ctx, alerts),
+                        *model_alerts(monitor, alerts.alert),
                     ],
                 },
             ]

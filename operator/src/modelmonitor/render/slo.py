@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from modelmonitor.durations import format_duration, parse_duration
 from modelmonitor.render.promql import Matcher, Selector
-from modelmonitor.spec import Monitor
+from modelmonitor.spec import LOWER_IS_BETTER, Monitor
 
 REFERENCE_PERIOD_SECONDS = 30 * 86_400
 MIN_WINDOW_SECONDS = 60
@@ -40,6 +40,28 @@ TICKET = (BurnRateAlert(86_400, 7_200, 3.0), BurnRateAlert(259_200, 21_600, 1.0)
 ERROR_RATIO_RATE = "modelmonitor:slo_errors:ratio_rate"  # suffixed with its window: ..._rate5m
 ERROR_RATIO_PERIOD = "modelmonitor:slo_errors:ratio_period"
 BUDGET_REMAINING = "modelmonitor:slo_error_budget_remaining:ratio"
+# 1 while the last quality judgement misses the quality objective, 0 while it meets it: its
+# average over a window is the quality SLI's error ratio (the share of the time missed).
+QUALITY_OBJECTIVE_MISSED = "modelmonitor:quality_objective_missed"
+
+# The operator's gauge of each quality metric a quality objective can name (docs/contracts.md).
+QUALITY_METRICS = {
+    "rocAuc": "modelmonitor_quality_roc_auc",
+    "precision": "modelmonitor_quality_precision",
+    "recall": "modelmonitor_quality_recall",
+    "f1": "modelmonitor_quality_f1_score",
+    "brierScore": "modelmonitor_quality_brier_score",
+    "calibrationError": "modelmonitor_quality_calibration_error",
+}
+# What the words of alerts and panels call them.
+QUALITY_METRIC_NAMES = {
+    "rocAuc": "ROC AUC",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1 score",
+    "brierScore": "Brier score",
+    "calibrationError": "calibration error",
+}
 
 # Probes and scrapes are not user traffic: they would dilute the SLIs.
 USER_ROUTES = Matcher("route", "/metrics|/healthz|/readyz", "!~")
@@ -56,12 +78,46 @@ class Slo:
     budget: float
 
 
-def objectives(monitor: Monitor) -> tuple[Slo, Slo]:
+def objectives(monitor: Monitor) -> tuple[Slo, ...]:
     slo = monitor.spec.slo
     availability, latency = slo.availability.target, slo.latency.target
-    return (
+    found: tuple[Slo, ...] = (
         Slo("availability", availability, budget=1 - availability / 100),
         Slo("latency", latency, budget=1 - latency / 100),
+    )
+    if slo.quality is not None:
+        found += (Slo("quality", slo.quality.target, budget=1 - slo.quality.target / 100),)
+    return found
+
+
+@dataclass(frozen=True)
+class QualityObjective:
+    """The quality objective: the gauge it reads, the bound, and which side of it misses."""
+
+    metric: str  # the gauge, e.g. modelmonitor_quality_roc_auc
+    name: str  # what people call it, e.g. ROC AUC
+    threshold: float
+    lower_is_better: bool
+
+    @property
+    def missed_operator(self) -> str:
+        """The comparison that is true when the objective is missed."""
+        return ">" if self.lower_is_better else "<"
+
+    @property
+    def wanted(self) -> str:
+        return "at most" if self.lower_is_better else "at least"
+
+
+def quality_objective(monitor: Monitor) -> QualityObjective | None:
+    quality = monitor.spec.slo.quality
+    if quality is None:
+        return None
+    return QualityObjective(
+        metric=QUALITY_METRICS[quality.metric],
+        name=QUALITY_METRIC_NAMES[quality.metric],
+        threshold=quality.threshold,
+        lower_is_better=quality.metric in LOWER_IS_BETTER,
     )
 
 
