@@ -66,6 +66,10 @@ def reference_shares(**shares: float) -> list[dict[str, str]]:
     ]
 
 
+def quality_result(result: str) -> str:
+    return f'modelmonitor_quality_run_result{{{OWN},result="{result}"}}'
+
+
 def output_drift(column: str) -> str:
     return f'modelmonitor_prediction_drift_detected{{{OWN},column="{column}"}}'
 
@@ -277,7 +281,7 @@ SCENARIOS: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
             quiet("ModelQualityBudgetBurnFast", "30m"),
             quiet("ModelQualityBudgetBurnSlow", "60m"),
         ],
-    ),  # fmt: skip
+    ),
     "one group far less often favoured": (
         fairness(ratio_yes="1x5 0.5x10", rows_yes="200x15", rows_no="40x15"),
         [
