@@ -102,7 +102,8 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     model = _retrying(config, lambda: load_model(engine, config.model, config.model_version))
     columns = select_columns(config, [(spec.name, spec.kind) for spec in model.features])
     specs = [FeatureSpec(name, kind) for name, kind in columns]
-    attributes = attribute_specs(config, model, specs)
+    attributes = attribute_specs(config, model)
+    extra = [spec for spec in attributes if spec.name not in {s.name for s in specs}]
     check_output_names(model)
     reference_shares = dict(config.reference_decision_shares) or dict(model.decision_shares)
     window_end = clock()
@@ -119,7 +120,7 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
             model,
             window_start,
             window_end,
-            [*specs, *attributes],
+            [*specs, *extra],
             # Fairness judges groups: it gets the larger sample, the drift a subsample of it.
             max_rows=config.max_rows if config.fairness is not None else compared_rows,
             outputs=True,
@@ -357,22 +358,18 @@ def _judge_quality(
     return replace(outcome, result="Completed", message=message, metrics=metrics), window.frame
 
 
-def attribute_specs(
-    config: DriftJobConfig, model: RegisteredModel, compared: list[FeatureSpec]
-) -> list[FeatureSpec]:
-    """The protected attributes the fairness reads, beyond the compared columns."""
+def attribute_specs(config: DriftJobConfig, model: RegisteredModel) -> list[FeatureSpec]:
+    """The protected attributes the fairness reads, typed as the model registered them."""
     if config.fairness is None:
         return []
     kinds = {spec.name: spec.kind for spec in model.features}
-    have = {spec.name for spec in compared}
     found = []
     for attribute in config.fairness.attributes:
         if attribute.feature not in kinds:
             raise ConfigError(
                 f"--fairness: model {model.name} has no feature {attribute.feature!r}"
             )
-        if attribute.feature not in have:
-            found.append(FeatureSpec(attribute.feature, kinds[attribute.feature]))
+        found.append(FeatureSpec(attribute.feature, kinds[attribute.feature]))
     return found
 
 

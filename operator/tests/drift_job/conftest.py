@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,9 @@ import sqlalchemy as sa
 from prediction_store import (
     FeatureSpec,
     ModelRegistration,
+    ReferenceOutput,
     create_store_engine,
+    feedback,
     predictions,
     register_model,
     upgrade,
@@ -34,6 +37,11 @@ def load_german_credit() -> pd.DataFrame:
         if frame[name].dtype != object:
             frame[name] = frame[name].astype("float64")
     return frame
+
+
+def german_credit_labels() -> pd.Series:
+    """The true outcome of each application: `good` or `bad` (default)."""
+    return pd.read_csv(_DATA)["creditability"]
 
 
 def feature_specs(frame: pd.DataFrame) -> tuple[FeatureSpec, ...]:
@@ -69,13 +77,25 @@ class Store:
         upgrade(self.engine)
 
     def register(
-        self, reference: pd.DataFrame, *, model: str = MODEL, version: str = VERSION
+        self,
+        reference: pd.DataFrame,
+        *,
+        model: str = MODEL,
+        version: str = VERSION,
+        outputs: Sequence[ReferenceOutput] = (),
+        decision_shares: Mapping[str, float] | None = None,
+        positive_class: str | None = None,
+        decision_threshold: float | None = None,
     ) -> None:
         registration = ModelRegistration(
             name=model,
             version=version,
             features=feature_specs(reference),
             reference=records(reference),
+            reference_outputs=outputs,
+            decision_shares=decision_shares or {},
+            positive_class=positive_class,
+            decision_threshold=decision_threshold,
         )
         assert register_model(self.engine, registration)
 
@@ -86,22 +106,37 @@ class Store:
         age: timedelta = timedelta(minutes=5),
         model: str = MODEL,
         version: str = VERSION,
-    ) -> None:
+        scores: Sequence[float] | np.ndarray | None = None,
+        decisions: Sequence[str] | None = None,
+        outcomes: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Predictions made `age` ago, with their scores and decisions when given (else 0.3 and
+        good); `outcomes` records feedback for those whose outcome is not None. Returns the
+        request ids, in order."""
         created_at = datetime.now(UTC) - age
+        ids = [uuid.uuid4().hex for _ in range(len(current))]
         rows = [
             {
-                "request_id": uuid.uuid4().hex,
+                "request_id": request_id,
                 "created_at": created_at,
                 "model": model,
                 "version": version,
                 "features": features,
-                "score": 0.3,
-                "decision": "good",
+                "score": float(scores[i]) if scores is not None else 0.3,
+                "decision": decisions[i] if decisions is not None else "good",
             }
-            for features in records(current)
+            for i, (request_id, features) in enumerate(zip(ids, records(current), strict=True))
+        ]
+        feedback_rows = [
+            {"request_id": request_id, "outcome": outcome, "recorded_at": datetime.now(UTC)}
+            for request_id, outcome in zip(ids, outcomes or [], strict=False)
+            if outcome is not None
         ]
         with self.engine.begin() as connection:
             connection.execute(predictions.insert(), rows)
+            if feedback_rows:
+                connection.execute(feedback.insert(), feedback_rows)
+        return ids
 
 
 @pytest.fixture

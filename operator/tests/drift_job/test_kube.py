@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -24,8 +25,9 @@ from localkube.kube import Kube
 from modelmonitor.naming import drift_job_name
 from modelmonitor.render.rbac import render_role, render_role_binding, render_service_account
 from modelmonitor.spec import parse_monitor
+from prediction_store import ReferenceOutput
 
-from .conftest import MODEL, Store
+from .conftest import MODEL, Store, german_credit_labels
 
 pytestmark = pytest.mark.cluster
 
@@ -207,3 +209,58 @@ def test_a_service_account_without_rbac_exits_4_and_still_prints_the_result(
     assert result["datasetDrift"] is True
     # Nothing was written: the monitor has no drift status.
     assert "drift" not in _monitor(kube, kube_namespace, "credit-score").get("status", {})
+
+
+def test_quality_fairness_and_output_drift_reach_the_status_as_the_crd_declares_them(
+    kube: Kube,
+    kube_namespace: str,
+    monitors: Callable[[str], Path],
+    sqlite_store: Store,
+    german_credit: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The job's whole status through the real API server: a field the CRD does not declare
+    would be refused (server-side apply), a wrong type too."""
+    kubeconfig = monitors("credit-score")
+    labels = german_credit_labels()
+    reference, current = german_credit.iloc[:500], german_credit.iloc[500:]
+    sqlite_store.register(
+        reference,
+        outputs=[ReferenceOutput(0.2, "good")] * 400 + [ReferenceOutput(0.7, "bad")] * 100,
+        decision_shares={"good": 0.8, "bad": 0.2},
+        positive_class="bad",
+        decision_threshold=0.5,
+    )
+    scores = np.linspace(0.05, 0.95, len(current))
+    sqlite_store.add_predictions(
+        current,
+        scores=scores,
+        decisions=["bad" if s >= 0.5 else "good" for s in scores],
+        outcomes=list(labels.iloc[500:]),
+    )
+    fairness = {"favourableDecision": "good", "minRowsPerGroup": 10, "attributes": [
+        {"feature": "age_in_years", "reference": "older",
+         "bins": [{"name": "young", "below": 30}, {"name": "older"}]},
+        {"feature": "foreign_worker", "reference": "no"}]}  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    code = main(["--store-url", sqlite_store.url, "--model", MODEL, "--min-rows", "100",
+                 "--quality", "--quality-window", "1h", "--fairness", json.dumps(fairness),
+                 "--monitor", "credit-score", "--namespace", kube_namespace])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    status = _monitor(kube, kube_namespace, "credit-score")["status"]
+    assert status["drift"]["referenceDecisionShares"] == {"good": 0.8, "bad": 0.2}
+    assert status["drift"]["prediction"]["drifted"] is True
+    quality = status["quality"]
+    assert quality["result"] == "Completed"
+    assert quality["rows"]["labelled"] == 500
+    assert 0 <= quality["rocAuc"] <= 1
+    assert set(quality) >= {"brierScore", "calibrationError", "labelCoverage", "lastRunTime"}
+    assert status["fairness"]["verdict"] in {"Fair", "Disparity"}
+    names = [a["name"] for a in status["fairness"]["attributes"]]
+    assert names == ["age_in_years", "foreign_worker"]
+    columns = kube.kubectl("get", "mm", "credit-score", "-n", kube_namespace).stdout
+    header, row = columns.splitlines()
+    assert header.split()[:7] == ["NAME", "READY", "RULES", "TARGET", "DRIFT", "QUALITY", "FAIR"]
+    assert f"{quality['rocAuc']:.3f}".rstrip("0")[:4] in row
+    assert status["fairness"]["verdict"] in row.split()

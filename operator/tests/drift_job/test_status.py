@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from drift_job.findings import (
+    AttributeFairness,
+    FairnessResult,
+    GroupFairness,
+    QualityMetrics,
+    QualityOutcome,
+)
 from drift_job.normalise import ColumnDrift, Rows, build_result
 from drift_job.reports import ReportFiles
 from drift_job.status import Outcome, build_status_apply
@@ -106,11 +113,11 @@ def test_insufficient_data_is_unknown_and_keeps_the_last_success() -> None:
 
 def test_a_run_in_the_ui_links_its_page_whatever_it_found() -> None:
     url = "http://reports.example/projects/p/reports/r"
-    completed = dataclasses.replace(_completed(T0, drifted=1), report_url=url)
+    completed = replace(_completed(T0, drifted=1), report_url=url)
     drift = build_status_apply("credit", "risk", completed, previous={})["status"]["drift"]
     assert drift["report"] == {"json": "/reports/a.json", "html": "/reports/a.html", "url": url}
     # Too little data is a run in the UI too: the status links it.
-    insufficient = dataclasses.replace(_insufficient(T0), report_url=url)
+    insufficient = replace(_insufficient(T0), report_url=url)
     drift = build_status_apply("credit", "risk", insufficient, previous={})["status"]["drift"]
     assert drift["report"] == {"url": url}
 
@@ -144,3 +151,72 @@ def test_a_failure_without_any_result_still_says_why() -> None:
     }
     assert body["status"]["conditions"][0]["reason"] == "StoreUnavailable"
     assert body["status"]["conditions"][0]["status"] == "Unknown"
+
+
+def test_quality_and_fairness_are_written_when_judged_and_kept_when_not() -> None:
+    quality = QualityOutcome(
+        result="Completed",
+        message="300 of 900 predictions labelled; ROC AUC 0.810",
+        window_start=T0 - timedelta(days=1),
+        window_end=T0,
+        positive_class="bad",
+        decision_threshold=0.5,
+        predictions=900,
+        labelled=300,
+        sampled=False,
+        metrics=QualityMetrics(300, 0.81, 0.5, None, 0.4, 0.17, 0.05, 0.3, 0.2),
+    )
+    fairness = FairnessResult(
+        "good",
+        30,
+        (
+            AttributeFairness(
+                "foreign_worker",
+                "no",
+                (
+                    GroupFairness("no", 40, 0.8, 0.0, 1.0),
+                    GroupFairness("yes", 200, 0.4, -0.4, 0.5),
+                ),
+                ungrouped_rows=0,
+                enough_rows=True,
+                disparity=True,
+            ),
+        ),
+    )
+    judged = replace(_completed(T0, drifted=0), quality=quality, fairness=fairness)
+    status = build_status_apply("credit-score", "risk", judged, {})["status"]
+    assert status["quality"] == {
+        "lastRunTime": "2026-01-01T12:00:00Z",
+        "result": "Completed",
+        "message": "300 of 900 predictions labelled; ROC AUC 0.810",
+        "windowStart": "2025-12-31T12:00:00Z",
+        "windowEnd": "2026-01-01T12:00:00Z",
+        "positiveClass": "bad",
+        "decisionThreshold": 0.5,
+        "rows": {"predictions": 900, "labelled": 300, "compared": 300, "sampled": False},
+        "labelCoverage": 0.333333,
+        "rocAuc": 0.81,
+        "precision": 0.5,
+        "f1": 0.4,
+        "brierScore": 0.17,
+        "calibrationError": 0.05,
+        "actualPositiveRate": 0.3,
+        "predictedPositiveRate": 0.2,
+    }
+    assert status["fairness"]["verdict"] == "Disparity"
+    assert status["fairness"]["message"] == (
+        "Disparity: foreign_worker (disparity; disparate impact vs no: yes 0.50)"
+    )
+    assert status["fairness"]["attributes"][0]["groups"][1] == {
+        "name": "yes",
+        "rows": 200,
+        "selectionRate": 0.4,
+        "statisticalParityDifference": -0.4,
+        "disparateImpactRatio": 0.5,
+        "labelled": 0,
+    }
+    # A failed run judges nothing: the last judgements stay (server-side apply would drop them).
+    failed = Outcome("Failed", "StoreUnavailable", "store unavailable", T0, 4)
+    later = build_status_apply("credit-score", "risk", failed, status)["status"]
+    assert later["quality"] == status["quality"]
+    assert later["fairness"] == status["fairness"]

@@ -154,7 +154,7 @@ FULL_FAIRNESS = json.dumps(
 
 
 def test_the_fairness_flag_is_what_the_drift_job_parses(settings: Settings) -> None:
-    from drift_job.config import FairnessConfig  # noqa: PLC0415 - the job's own model
+    from drift_job.fairness_config import FairnessConfig  # noqa: PLC0415 - the job's own model
 
     spec = monitor_from(CASES / "full-monitor.yaml").spec.fairness
     assert spec is not None

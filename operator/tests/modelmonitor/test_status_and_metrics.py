@@ -11,6 +11,7 @@ from lightkube.models.meta_v1 import Status, StatusCause, StatusDetails
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelmonitor.judgement_metrics import JudgementCollector
 from modelmonitor.kube import ApiCallError, classify
 from modelmonitor.metrics import DriftCollector
 from modelmonitor.reconcile import is_subset
@@ -192,6 +193,97 @@ def test_metrics_pass_promtool_check_metrics(promtool: str) -> None:
     registry = CollectorRegistry()
     registry.register(collector)
     collector.observe("risk", "m", "credit-score", {"driftShare": 0.5, "datasetDrift": False})
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=generate_latest(registry),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+JUDGED_STATUS = {
+    "drift": {
+        "result": "Completed",
+        "prediction": {
+            "drifted": True,
+            "columns": [
+                {"name": "prediction_score", "stattest": "K-S p_value", "score": 0.001,
+                 "drifted": True},
+                {"name": "prediction_decision", "stattest": "chi-square p_value",
+                 "score": 0.3, "drifted": False},
+            ],
+        },
+        "referenceDecisionShares": {"approve": 0.6, "decline": 0.4},
+    },
+    "quality": {
+        "result": "Completed",
+        "rows": {"predictions": 900, "labelled": 300, "compared": 300, "sampled": False},
+        "labelCoverage": 0.333333,
+        "rocAuc": 0.81,
+        "f1": 0.6,
+        "brierScore": 0.17,
+    },
+    "fairness": {
+        "verdict": "Disparity",
+        "attributes": [
+            {
+                "name": "region",
+                "reference": "north",
+                "disparity": True,
+                "groups": [
+                    {"name": "north", "rows": 500, "selectionRate": 0.6,
+                     "disparateImpactRatio": 1.0},
+                    {"name": "south", "rows": 400, "selectionRate": 0.3,
+                     "disparateImpactRatio": 0.5, "truePositiveRateDifference": -0.2},
+                ],
+            }
+        ],
+    },
+}  # fmt: skip
+
+
+def test_judgement_metrics_follow_the_status_and_forget_deleted_monitors() -> None:
+    collector = JudgementCollector()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.observe("risk", "loans", "loan-model", JUDGED_STATUS)
+    samples = _samples(registry)
+    monitor = {"model": "loan-model", "monitor": "loans", "monitor_namespace": "risk"}
+
+    def at(name: str, **extra: str) -> float:
+        return samples[(name, tuple(sorted({**monitor, **extra}.items())))]
+
+    score = "modelmonitor_prediction_drift_score"
+    assert at(score, column="prediction_score", stattest="K-S p_value") == 0.001
+    assert at("modelmonitor_prediction_drift_detected", column="prediction_score") == 1
+    assert at("modelmonitor_prediction_drift_detected", column="prediction_decision") == 0
+    assert at("modelmonitor_reference_decision_share", decision="decline") == 0.4
+    assert at("modelmonitor_quality_roc_auc") == 0.81
+    assert at("modelmonitor_quality_f1_score") == 0.6
+    assert at("modelmonitor_quality_brier_score") == 0.17
+    assert at("modelmonitor_quality_label_coverage_ratio") == 0.333333
+    assert at("modelmonitor_quality_labelled_rows") == 300
+    assert at("modelmonitor_quality_run_result", result="Completed") == 1
+    assert at("modelmonitor_quality_run_result", result="InsufficientLabels") == 0
+    assert ("modelmonitor_quality_precision", tuple(sorted(monitor.items()))) not in samples
+    group = {"attribute": "region", "group": "south", "reference": "north"}
+    assert at("modelmonitor_fairness_disparate_impact_ratio", **group) == 0.5
+    assert at("modelmonitor_fairness_selection_rate", **group) == 0.3
+    assert at("modelmonitor_fairness_true_positive_rate_difference", **group) == -0.2
+    assert at("modelmonitor_fairness_group_rows", attribute="region", group="north") == 500
+    assert at("modelmonitor_fairness_disparity", attribute="region") == 1
+    collector.forget("risk", "loans")
+    assert "loans" not in generate_latest(registry).decode()
+
+
+def test_judgement_metrics_pass_promtool_check_metrics(promtool: str) -> None:
+    import subprocess  # noqa: PLC0415
+
+    collector = JudgementCollector()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.observe("risk", "loans", "loan-model", JUDGED_STATUS)
     result = subprocess.run(
         [promtool, "check", "metrics"],
         input=generate_latest(registry),
