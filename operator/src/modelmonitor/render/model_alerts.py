@@ -38,7 +38,7 @@ class AlertFactory(Protocol):
 def _status_hint(monitor: Monitor, field: str) -> str:
     return (
         f"kubectl -n {monitor.namespace} get modelmonitor {monitor.name}"
-        f" -o jsonpath='{{{{.status.{field}}}}}'"
+        f" -o jsonpath='{{.status.{field}}}'"
     )
 
 

@@ -284,7 +284,7 @@ def _service_alerts(ctx: _Context, alerts: _Alerts) -> list[dict[str, Any]]:
             f" {decision_window} differs by {{{{ $value | humanizePercentage }}}} from its"
             f" reference share (tolerance {number(spec.alerts.decisions.tolerance)}; the"
             " reference: `kubectl get mm"
-            f" {ctx.monitor.name} -o jsonpath='{{{{.status.drift.referenceDecisionShares}}}}'`).",
+            f" {ctx.monitor.name} -o jsonpath='{{.status.drift.referenceDecisionShares}}'`).",
             pending=durations.decision_ratio,
         ),
         alerts.alert(
