@@ -12,7 +12,11 @@ The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.st
 - on a control plane without nodes (`make demo`'s fast path) the API, the operator and the drift
   job run as processes, with a Prometheus and an Alertmanager on loopback.
 
-The tests run in order and share the stack: each is one step of the scenario.
+The tests run in order and share the stack: each is one step of the scenario (normal traffic,
+drifted traffic, outcomes reported for the predictions, a degraded phase where they contradict
+the model, an unfair phase where one group is refused, an error burst, a store restart, the drift
+job's failures, the operator killed, the monitor and the charts removed). The outcomes come
+before the error burst, whose feedback would count among the labelled predictions.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ from demo.imagebuild import build_images, local_node_images
 from demo.podstack import PodStack, images_from_env
 from demo.stack import APP_NAMESPACE, MONITOR, MONITORING_NAMESPACE, TEST_SIZED_SPEC
 from demo.stacks import Stack, stack_for
-from demo.traffic import normal_traffic
+from demo.traffic import (
+    YOUNG_BELOW,
+    contradicting_outcomes,
+    labelled_traffic,
+    normal_traffic,
+    refused_group_traffic,
+)
 from localkube.kube import Kube
 from localservers.postgres import PostgresServer
 from modelmonitor.naming import dashboard_name
@@ -55,6 +65,13 @@ pytestmark = [
 
 NORMAL = 600
 DRIFTED = 1200
+# Predictions whose true outcome is reported; then ones whose reported outcome contradicts the
+# model (400 true and 600 contradicted: a ROC AUC near 0.4); then applications that make the
+# model refuse the under-25s (their selection rate falls from about 0.65 to 0.36, 0.47 times the
+# 25-59s').
+LABELLED = 400
+CONTRADICTED = 600
+REFUSED_GROUP = 400
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +261,102 @@ def test_the_run_that_found_drift_opens_in_the_evidently_ui(stack: Stack) -> Non
     assert stack.webhook is not None
     alert = stack.webhook.wait_for("ModelDriftDetected", timeout=180)[0]
     assert alert["annotations"]["report_url"] == f"{ui}/projects/{project}/reports"
+
+
+def _written(stack: Stack) -> int:
+    return int(stack.prediction_log_counts().written)
+
+
+def _score_and_wait_written(stack: Stack, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score the batch and wait until the API wrote every record (feedback needs them stored)."""
+    before = _written(stack)
+    predictions = stack.send_applications(batch)
+    assert len(predictions) == len(batch)
+    stack.wait_prediction_log_flushed(before + len(batch))
+    return predictions
+
+
+def _runs_url(stack: Stack) -> str:
+    """The monitor's runs in the chart's Evidently UI: what alerts on a run's findings link."""
+    project = project_id(project_name(APP_NAMESPACE, MONITOR))
+    return f"{stack.start_reports_ui()}/projects/{project}/reports"
+
+
+def _status(stack: Stack, field: str) -> dict[str, Any]:
+    monitor = stack.monitor()
+    assert monitor is not None
+    found: dict[str, Any] = monitor.get("status", {}).get(field, {})
+    return found
+
+
+def test_true_outcomes_give_the_models_quality_and_no_quality_alert(stack: Stack) -> None:
+    """Lenders report what became of the applications: the model's quality from ground truth."""
+    batch, outcomes = labelled_traffic(LABELLED)
+    predictions = _score_and_wait_written(stack, batch)
+    assert stack.send_feedback(predictions, outcomes) == LABELLED
+    run = stack.run_drift_job(scheduled=True)
+    assert run.exit_code == 0, run.output
+    quality = _status(stack, "quality")
+    assert quality["result"] == "Completed", quality
+    assert quality["positiveClass"] == "bad"
+    assert quality["rows"]["labelled"] == LABELLED
+    assert quality["rocAuc"] >= 0.7, quality  # the model's own held-out AUC is above 0.75
+    assert stack.prometheus is not None
+    stack.prometheus.wait_for(
+        f'modelmonitor_quality_roc_auc{{monitor="{MONITOR}"}} >= 0.7', timeout=60
+    )
+    assert stack.prometheus.query('ALERTS{alertname="ModelQualityDegraded"}') == []
+
+
+def test_outcomes_that_contradict_the_model_raise_model_quality_degraded(stack: Stack) -> None:
+    """A degraded phase: what happened is the opposite of what the model foresaw."""
+    predictions = _score_and_wait_written(stack, normal_traffic(CONTRADICTED, seed=8))
+    stack.send_feedback(predictions, contradicting_outcomes(predictions))
+    run = stack.run_drift_job(scheduled=True)
+    assert run.exit_code == 0, run.output
+    quality = _status(stack, "quality")
+    assert quality["rows"]["labelled"] == LABELLED + CONTRADICTED
+    assert quality["rocAuc"] < 0.7, quality
+    assert stack.webhook is not None
+    alert = stack.webhook.wait_for("ModelQualityDegraded", timeout=180)[0]
+    assert alert["labels"]["model"] == "credit-score"
+    assert alert["labels"]["slo"] == "quality"
+    assert alert["labels"]["team"] == "risk"
+    assert alert["annotations"]["summary"].startswith("credit-score: ROC AUC ")
+    assert alert["annotations"]["runbook_url"].endswith("#modelqualitydegraded")
+    assert alert["annotations"]["report_url"] == _runs_url(stack)
+
+
+def test_traffic_that_refuses_one_group_raises_model_fairness_disparity(stack: Stack) -> None:
+    """An unfair phase: applicants under 25 whom the model refuses, older ones it accepts."""
+    batch = refused_group_traffic(REFUSED_GROUP)
+    predictions = _score_and_wait_written(stack, batch)
+    young = [p for a, p in zip(batch, predictions, strict=True) if a["age_in_years"] < YOUNG_BELOW]
+    assert young
+    assert all(p["decision"] == "bad" for p in young), "the served model refuses them"
+    run = stack.run_drift_job(scheduled=True)
+    assert run.exit_code == 0, run.output
+    fairness = _status(stack, "fairness")
+    assert fairness["verdict"] == "Disparity", fairness
+    age = next(a for a in fairness["attributes"] if a["name"] == "age_in_years")
+    groups = {g["name"]: g for g in age["groups"]}
+    assert age["disparity"] is True
+    assert groups["under-25"]["disparateImpactRatio"] < 0.8
+    assert all(g["rows"] >= 30 for g in groups.values())
+    assert stack.webhook is not None
+    stack.webhook.wait_for("ModelFairnessDisparity", timeout=180)
+    alerts = [
+        alert
+        for alert in stack.webhook.alerts("ModelFairnessDisparity", "firing")
+        if alert["labels"].get("attribute") == "age_in_years"
+        and alert["labels"].get("group") == "under-25"
+    ]
+    assert alerts, stack.webhook.alerts("ModelFairnessDisparity", "firing")
+    assert alerts[0]["labels"]["reference"] == "25-59"
+    assert "favourable decision (good)" in alerts[0]["annotations"]["description"]
+    assert alerts[0]["annotations"]["report_url"] == _runs_url(stack)
+    listed = stack.kube.kubectl("get", "mm", MONITOR, "-n", APP_NAMESPACE).stdout
+    assert "Disparity" in listed.splitlines()[1].split()
 
 
 def test_an_error_burst_pages_and_recovery_resolves_it(stack: Stack) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from demo import cluster
+from demo import cluster, traffic
 from demo.imagebuild import local_node_images
 from demo.podstack import PodStack
 from demo.stack import APP_NAMESPACE, MONITOR, LocalStack
@@ -45,6 +45,9 @@ from localservers.postgres import PostgresServer
 
 NORMAL_TRAFFIC = 600
 DRIFTED_TRAFFIC = 1200
+LABELLED_TRAFFIC = 400
+CONTRADICTED_TRAFFIC = 600
+REFUSED_GROUP_TRAFFIC = 400
 CHILDREN_COLLECTED_WITHIN_SECONDS = 60
 
 
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
-    out = Narrator(total=9)
+    out = Narrator(total=12)
     out.step("Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)")
     out.say("the first run builds them from their Go modules: ~20-40 min on 2 cores, with progress")
     ensure_binaries((*CONTROL_PLANE, HELM_CLI), report_to_stderr)
@@ -105,7 +108,7 @@ def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
 
 
 def _run_in_pods(work_dir: Path, *, keep: bool) -> int:
-    out = Narrator(total=10)
+    out = Narrator(total=13)
     out.step("Kubernetes: a control plane and a node (containerd, kubelet, kube-proxy, CoreDNS)")
     out.say(
         "the first run builds them from their Go modules (~10 min of CPU; kube-prometheus-stack's "
@@ -179,6 +182,8 @@ def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
         out.say(f"reports: {alert['annotations']['report_url']}")
     _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
 
+    _model_phases(stack, kube, out)
+
     out.step("Deleting the ModelMonitor: its children go with it (owner references)")
     children = _monitor_children(kube, "-o", "name").split()
     stack.delete_monitor()
@@ -197,6 +202,35 @@ def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
     )
 
 
+def _model_phases(stack: Stack, kube: Kube, out: Narrator) -> None:
+    """Outcomes reported, then a degraded phase and an unfair phase, each to its alert."""
+    out.step(f"Outcomes: lenders report what became of {LABELLED_TRAFFIC} applications")
+    batch, outcomes = traffic.labelled_traffic(LABELLED_TRAFFIC)
+    _score_and_report(stack, batch, outcomes)
+    _quality_step(stack, out)
+
+    out.step(
+        f"A degraded phase: {CONTRADICTED_TRAFFIC} outcomes that contradict the model,"
+        " until ModelQualityDegraded arrives"
+    )
+    batch = traffic.normal_traffic(CONTRADICTED_TRAFFIC, seed=8)
+    predictions = _score(stack, batch)
+    stack.send_feedback(predictions, traffic.contradicting_outcomes(predictions))
+    _quality_step(stack, out)
+    _wait_alert(stack, out, "ModelQualityDegraded")
+
+    out.step(
+        f"An unfair phase: {REFUSED_GROUP_TRAFFIC} applications where the under-25s are refused,"
+        " until ModelFairnessDisparity arrives"
+    )
+    _score(stack, traffic.refused_group_traffic(REFUSED_GROUP_TRAFFIC))
+    stack.run_drift_job()
+    fairness = (stack.monitor() or {}).get("status", {}).get("fairness", {})
+    out.say(str(fairness.get("message")))
+    _wait_alert(stack, out, "ModelFairnessDisparity")
+    _print_indented(kube.kubectl("get", "mm", "-n", APP_NAMESPACE).stdout)
+
+
 def _monitor_children(kube: Kube, *options: str) -> str:
     """The objects the operator made for the demo's monitor, as `kubectl get` prints them."""
     return kube.kubectl(
@@ -208,6 +242,35 @@ def _monitor_children(kube: Kube, *options: str) -> str:
         f"app.kubernetes.io/instance={MONITOR}",
         *options,
     ).stdout
+
+
+def _score(stack: Stack, batch: list[traffic.Application]) -> list[dict[str, Any]]:
+    """Score the batch and wait until its records are in the store (feedback needs them)."""
+    before = stack.prediction_log_counts().written
+    predictions = stack.send_applications(batch)
+    stack.wait_prediction_log_flushed(int(before) + len(batch))
+    return predictions
+
+
+def _score_and_report(
+    stack: Stack, batch: list[traffic.Application], outcomes: list[str]
+) -> None:
+    stack.send_feedback(_score(stack, batch), outcomes)
+
+
+def _quality_step(stack: Stack, out: Narrator) -> None:
+    run = stack.run_drift_job()
+    quality = (stack.monitor() or {}).get("status", {}).get("quality", {})
+    out.say(f"exit {run.exit_code}: quality {quality.get('result')}: {quality.get('message')}")
+
+
+def _wait_alert(stack: Stack, out: Narrator, name: str) -> None:
+    assert stack.webhook is not None
+    alert = stack.webhook.wait_for(name, timeout=180)[-1]
+    out.say(f"received: {name}: {alert['annotations'].get('summary')}")
+    out.say(f"  {alert['annotations'].get('description')}")
+    if "report_url" in alert["annotations"]:
+        out.say(f"  reports: {alert['annotations']['report_url']}")
 
 
 def drift_step(stack: Stack, out: Narrator) -> dict[str, Any]:

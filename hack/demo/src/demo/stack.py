@@ -16,7 +16,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -55,6 +55,8 @@ TEST_SIZED_SPEC: dict[str, Any] = {
         "minRows": 100,
         "reports": {"persistentVolumeClaim": "drift-reports", "keep": 5},
     },
+    # Outcomes judged as soon as they arrive; enough of them for a verdict within a scenario.
+    "quality": {"window": "1h", "labelDelay": "0s", "minLabelled": 100},
     "slo": {"window": "1h"},
     "alerts": {
         "for": {
@@ -198,6 +200,16 @@ class ClusterSteps:
         batch = traffic.drifted_traffic(count) if drifted else traffic.normal_traffic(count)
         self.say(f"sending {count} {'drifted' if drifted else 'normal'} applications")
         return traffic.send(api.url, batch)
+
+    def send_applications(self, batch: Sequence[traffic.Application]) -> list[dict[str, Any]]:
+        """Score these applications through the API; returns the predictions, in order."""
+        self.say(f"sending {len(batch)} applications")
+        return traffic.send(self.start_api().url, batch)
+
+    def send_feedback(self, predictions: Sequence[dict[str, Any]], outcomes: Sequence[str]) -> int:
+        """Report the outcome of each prediction (POST /api/v1/feedback), as a lender would."""
+        self.say(f"reporting {len(outcomes)} outcomes ({', '.join(sorted(set(outcomes)))})")
+        return traffic.send_feedback(self.start_api().url, predictions, outcomes)
 
     def prediction_log_counts(self) -> PredictionLogCounts:
         return prediction_log_counts(self.start_api().url)

@@ -8,7 +8,7 @@ are the same for both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,6 +78,12 @@ class Stack(Protocol):
     def start_observability(self) -> PrometheusApi: ...
 
     def send_traffic(self, count: int, *, drifted: bool = False) -> list[dict[str, Any]]: ...
+
+    def send_applications(self, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def send_feedback(
+        self, predictions: Sequence[dict[str, Any]], outcomes: Sequence[str]
+    ) -> int: ...
 
     def prediction_log_counts(self) -> PredictionLogCounts:
         """Records written, dropped and queued by every API process, added up."""
