@@ -9,11 +9,20 @@ RSS is its own):
 * the job: the `drift-job` command (read from PostgreSQL with sampling in the database,
   Evidently, save the JSON and HTML reports), end to end including interpreter start-up;
 * plain Evidently: the whole window read into pandas and `Report([DataDriftPreset()])` over
-  all of it (bounded by --plain-timeout).
+  all of it (bounded by --plain-timeout);
+* the job judging everything: the same command with the quality from ground truth (a fifth of
+  the window's predictions have an outcome) and fairness over three protected attributes (a
+  categorical one as is, one with its categories gathered, a numerical one in bins), printed
+  on a line of its own beside the drift-only run.
+
+Every prediction carries a score and a decision (scores drawn uniformly; outcomes drawn with
+the score as their probability, so the score is calibrated and ranks well); the reference
+carries the model's outputs too, so the output drift runs in both job runs.
 
 It prints wall seconds, CPU seconds (user + system, steadier on a shared machine) and peak RSS
-for both, the speed-up, and whether both find exactly the known shifts. Targets: the 1M window
-in <= 20 s and <= 1 GiB, >= 6x faster than plain Evidently, the same per-column verdicts.
+for each, the speed-up, and whether the runs find exactly the known shifts. Targets: the 1M
+window in <= 20 s and <= 1 GiB, drift only and with quality and fairness; >= 6x faster than
+plain Evidently, the same per-column verdicts.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from localservers.postgres import PostgresServer
 from prediction_store import (
     FeatureSpec,
     ModelRegistration,
+    ReferenceOutput,
     create_store_engine,
     register_model,
     upgrade,
@@ -52,6 +62,33 @@ CATEGORICAL = [f"cat_{i:02d}" for i in range(10)]
 SHIFTED = {"num_00", "num_01", "cat_00", "cat_01"}
 _CATEGORIES = [[f"c{j}" for j in range(3 + i % 6)] for i in range(len(CATEGORICAL))]
 _CHUNK = 200_000
+LABELLED_SHARE = 0.2
+# Three protected attributes: cat_02 (each category its own group), cat_03 (its categories
+# gathered into two groups), num_02 (durations or ages from 0 to 59, in three bins).
+FAIRNESS = {
+    "favourableDecision": "good",
+    "minRowsPerGroup": 30,
+    "attributes": [
+        {"feature": "cat_02", "reference": "c0"},
+        {
+            "feature": "cat_03",
+            "reference": "low",
+            "groups": [
+                {"name": "low", "values": ["c0", "c1", "c2"]},
+                {"name": "high", "values": ["c3", "c4", "c5"]},
+            ],
+        },
+        {
+            "feature": "num_02",
+            "reference": "middle",
+            "bins": [
+                {"name": "young", "below": 25},
+                {"name": "middle", "below": 50},
+                {"name": "old"},
+            ],
+        },
+    ],
+}
 
 
 def generate(rows: int, seed: int, *, shifted: bool) -> pd.DataFrame:
@@ -93,8 +130,20 @@ def fill_store(server: PostgresServer, sizes: list[int]) -> str:
     upgrade(engine)
     reference = generate(REFERENCE_ROWS, seed=1, shifted=False)
     records = reference.to_dict(orient="records")
+    scores = np.random.default_rng(2).random(REFERENCE_ROWS)
+    outputs = [ReferenceOutput(float(s), "bad" if s >= 0.5 else "good") for s in scores]
     for size in sizes:
-        register_model(engine, ModelRegistration(f"bench-{size}", "1", specs(), records))
+        registration = ModelRegistration(
+            f"bench-{size}",
+            "1",
+            specs(),
+            records,
+            decision_shares={"good": 0.5, "bad": 0.5},
+            positive_class="bad",
+            decision_threshold=0.5,
+            reference_outputs=outputs,
+        )
+        register_model(engine, registration)
     engine.dispose()
     with psycopg.connect(server.libpq_dsn("bench"), autocommit=True) as connection:
         connection.execute("CREATE UNLOGGED TABLE staging (features jsonb)")
@@ -106,13 +155,24 @@ def fill_store(server: PostgresServer, sizes: list[int]) -> str:
                 """
                 INSERT INTO predictions
                 SELECT md5(random()::text || clock_timestamp()::text),
-                       now() - random() * interval '50 minutes', %s, '1', features, 0.3, 'good'
-                FROM staging
+                       now() - random() * interval '50 minutes', %s, '1', features, score,
+                       CASE WHEN score >= 0.5 THEN 'bad' ELSE 'good' END
+                FROM (SELECT features, random() AS score FROM staging) AS scored
                 """,
                 (f"bench-{size}",),
             )
             connection.execute("TRUNCATE staging")
+            # A fifth of the predictions get their outcome, drawn with the score as its chance.
+            connection.execute(
+                """
+                INSERT INTO feedback
+                SELECT request_id, CASE WHEN random() < score THEN 'bad' ELSE 'good' END, now()
+                FROM predictions WHERE model = %s AND random() < %s
+                """,
+                (f"bench-{size}", LABELLED_SHARE),
+            )
         connection.execute("ANALYZE predictions")
+        connection.execute("ANALYZE feedback")
     return url
 
 
@@ -132,6 +192,7 @@ class Measured:
     drifted: set[str] | None  # None: it did not finish in time
     rows_compared: int | None = None
     log: str = ""
+    judged: str = ""  # what the quality and fairness found, when asked
 
 
 def measure(command: list[str], timeout: float) -> Measured:
@@ -166,7 +227,20 @@ def measure(command: list[str], timeout: float) -> Measured:
         log = err.read().decode()
     drifted = {f["name"] for f in document["features"] if f["drifted"]}
     compared = document.get("rows", {}).get("compared")
-    return Measured(wall, _cpu(usage), peak_kib / 1024, drifted, compared, log)
+    return Measured(wall, _cpu(usage), peak_kib / 1024, drifted, compared, log, _judged(document))
+
+
+def _judged(document: dict[str, Any]) -> str:
+    quality, fairness = document.get("quality"), document.get("fairness")
+    if quality is None or fairness is None:
+        return ""
+    rows = quality["rows"]
+    return (
+        f"quality: {rows['compared']:,} of {rows['labelled']:,} labelled"
+        f" (coverage {quality['labelCoverage']:.2f}), ROC AUC {quality.get('rocAuc', 0):.3f},"
+        f" Brier {quality.get('brierScore', 0):.3f}; fairness: {fairness['verdict']}"
+        f" over {len(fairness['attributes'])} attributes"
+    )
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
@@ -245,10 +319,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as reports:
             for size in sizes:
                 model = f"bench-{size}"
-                job = measure(
-                    [drift_job, "--store-url", url, "--model", model, "--window", "1h",
-                     "--min-rows", "100", "--max-rows", str(args.max_rows),
-                     "--report-dir", reports, "--keep-reports", "2", "--output", "json"],
+                command = [
+                    drift_job, "--store-url", url, "--model", model, "--window", "1h",
+                    "--min-rows", "100", "--max-rows", str(args.max_rows),
+                    "--report-dir", reports, "--keep-reports", "2", "--output", "json",
+                ]  # fmt: skip
+                job = measure(command, timeout=600)
+                judging = measure(
+                    [*command, "--quality", "--quality-window", "1h",
+                     "--fairness", json.dumps(FAIRNESS)],
                     timeout=600,
                 )  # fmt: skip
                 plain = measure(
@@ -258,8 +337,20 @@ def main() -> None:
                 print(_row(size, job, plain), flush=True)
                 for line in job.log.splitlines():
                     print(f"{'':>9} |   {line}", flush=True)
+                print(_judged_row(judging), flush=True)
+                for line in judging.log.splitlines():
+                    print(f"{'':>9} |   {line}", flush=True)
     finally:
         server.destroy()
+
+
+def _judged_row(job: Measured) -> str:
+    """The run with quality and fairness, under the drift-only run of the same window."""
+    verdict = "known shifts" if job.drifted == SHIFTED else f"differs: {sorted(job.drifted or ())}"
+    return (
+        f"{'+ q&f':>9} | {job.wall:6.1f} {job.cpu:6.1f} {job.peak_rss_mib:8.0f} "
+        f"{job.rows_compared or 0:>8,} | drift: {verdict}; {job.judged}"
+    )
 
 
 def _row(size: int, job: Measured, plain: Measured) -> str:

@@ -20,7 +20,7 @@ QualityResultName = Literal["Completed", "InsufficientLabels"]
 FairnessVerdict = Literal["Fair", "Disparity", "InsufficientData"]
 
 
-def _put(document: dict[str, Any], key: str, value: float | None, digits: int = 6) -> None:
+def _put(document: dict[str, Any], key: str, value: float | None, digits: int = 4) -> None:
     if value is not None and math.isfinite(value):
         document[key] = round(value, digits)
 

@@ -135,7 +135,7 @@ def test_quality_from_ground_truth_is_scikit_learns_on_the_same_rows(
         "compared": int(labelled.sum()),
         "sampled": False,
     }
-    assert quality["labelCoverage"] == pytest.approx(labelled.mean(), abs=1e-6)
+    assert quality["labelCoverage"] == pytest.approx(labelled.mean(), abs=5e-5)
     y = (labels[labelled] == "bad").astype(int)
     p = scores[labelled]
     decided = (p >= 0.5).astype(int)
@@ -151,7 +151,7 @@ def test_quality_from_ground_truth_is_scikit_learns_on_the_same_rows(
         "predictedPositiveRate": decided.mean(),
     }
     for name, value in expected.items():
-        assert quality[name] == pytest.approx(value, abs=1e-6), name
+        assert quality[name] == pytest.approx(value, abs=5e-5), name
 
 
 def test_outcomes_that_disagree_with_the_model_degrade_its_quality(
@@ -228,15 +228,15 @@ def test_fairness_is_fairlearns_per_group_on_the_same_rows(
     assert list(groups) == ["under-25", "25-59", "60-and-over"]
     for name, group in groups.items():
         assert group["rows"] == int((ages == name).sum())
-        assert group["selectionRate"] == pytest.approx(rates[name], abs=1e-6)
+        assert group["selectionRate"] == pytest.approx(rates[name], abs=5e-5)
         assert group["statisticalParityDifference"] == pytest.approx(
-            rates[name] - rates["25-59"], abs=1e-6
+            rates[name] - rates["25-59"], abs=5e-5
         )
         assert group["disparateImpactRatio"] == pytest.approx(
-            rates[name] / rates["25-59"], abs=1e-6
+            rates[name] / rates["25-59"], abs=5e-5
         )
         assert group["truePositiveRateDifference"] == pytest.approx(
-            tprs[name] - tprs["25-59"], abs=1e-6
+            tprs[name] - tprs["25-59"], abs=5e-5
         )
     # The model scores the young as riskier: fewer of them are favoured, below four fifths.
     assert groups["under-25"]["disparateImpactRatio"] < 0.8

@@ -194,7 +194,7 @@ def test_quality_and_fairness_are_written_when_judged_and_kept_when_not() -> Non
         "positiveClass": "bad",
         "decisionThreshold": 0.5,
         "rows": {"predictions": 900, "labelled": 300, "compared": 300, "sampled": False},
-        "labelCoverage": 0.333333,
+        "labelCoverage": 0.3333,
         "rocAuc": 0.81,
         "precision": 0.5,
         "f1": 0.4,
