@@ -77,8 +77,12 @@ bench-api-instructions: setup ## instructions per request (callgrind): bare, met
 	$(RUN) python app/bench/bench_api.py --instructions $(ARGS)
 
 .PHONY: bench-drift
-bench-drift: setup ## drift job on 10k/100k/1M rows against plain Evidently
+bench-drift: setup ## drift job on 10k/100k/1M rows against plain Evidently, and with quality and fairness
 	$(RUN) python operator/bench/bench_drift.py
+
+.PHONY: bench-fairness
+bench-fairness: setup ## false alarms of the fairness alert over 20 random relabellings of the data
+	$(RUN) python operator/bench/bench_fairness.py
 
 .PHONY: bench-operator
 bench-operator: setup ## operator convergence time, resync writes and memory
