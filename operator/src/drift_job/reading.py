@@ -137,12 +137,8 @@ def read_labelled(
     """The predictions in [start, end) joined to their outcomes: `specs`, the score, the
     decision and the outcome, sampled in the database down to about max_rows."""
     with store_errors(), engine.connect() as connection:
-        total = int(
-            connection.execute(count_window(model.name, model.version, start, end)).scalar_one()
-        )
-        labelled = int(
-            connection.execute(count_labelled(model.name, model.version, start, end)).scalar_one()
-        )
+        counts = connection.execute(count_labelled(model.name, model.version, start, end)).one()
+    total, labelled = int(counts[0]), int(counts[1])
     sample_fraction = max_rows / labelled if labelled > max_rows else None
     query = select_labelled(
         model.name,

@@ -126,11 +126,13 @@ def select_window(
 
 def count_labelled(
     model: str, version: str | None, start: datetime, end: datetime
-) -> sa.Select[tuple[int]]:
-    """Predictions in the window whose outcome has been recorded."""
+) -> sa.Select[tuple[int, int]]:
+    """(predictions, predictions whose outcome has been recorded) in the window, in one pass."""
     return (
-        sa.select(sa.func.count())
-        .select_from(predictions.join(feedback, feedback.c.request_id == predictions.c.request_id))
+        sa.select(sa.func.count(), sa.func.count(feedback.c.request_id))
+        .select_from(
+            predictions.outerjoin(feedback, feedback.c.request_id == predictions.c.request_id)
+        )
         .where(*window_filter(model, version, start, end))
     )
 
