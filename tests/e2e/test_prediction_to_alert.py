@@ -239,6 +239,23 @@ def test_drifted_traffic_raises_model_drift_detected(stack: Stack) -> None:
     assert alert["annotations"]["runbook_url"].startswith("http")
 
 
+def _ui_runs(stack: Stack, run_url: str) -> dict[str, dict[str, Any]]:
+    """The monitor's runs the chart's Evidently UI lists, by id, once it lists the run at
+    `run_url` (the UI scans its workspace every second: reports.ui.pollSeconds)."""
+    ui = stack.start_reports_ui()
+    project = project_id(project_name(APP_NAMESPACE, MONITOR))
+    run_id = run_url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 60
+    while True:
+        response = httpx.get(f"{ui}/api/projects/{project}/snapshots", timeout=10)
+        runs = {run["id"]: run for run in response.json()} if response.is_success else {}
+        if run_id in runs or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert run_id in runs, f"the UI does not list the run {run_id}: {sorted(runs)}"
+    return runs
+
+
 def test_the_run_that_found_drift_opens_in_the_evidently_ui(stack: Stack) -> None:
     """The chart's UI (its pod behind a port-forward, or its commands as processes) serves the
     run the status links; the drift alert links the monitor's runs there."""
@@ -246,16 +263,8 @@ def test_the_run_that_found_drift_opens_in_the_evidently_ui(stack: Stack) -> Non
     project = project_id(project_name(APP_NAMESPACE, MONITOR))
     url = _drift_status(stack)["report"]["url"]
     assert url.startswith(f"{ui}/projects/{project}/reports/")
-    run_id = url.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 60
-    while True:  # the UI scans its workspace every second (reports.ui.pollSeconds)
-        response = httpx.get(f"{ui}/api/projects/{project}/snapshots", timeout=10)
-        runs = {run["id"]: run for run in response.json()} if response.is_success else {}
-        if run_id in runs or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert run_id in runs, f"the UI does not list the run {run_id}: {sorted(runs)}"
-    assert runs[run_id]["tags"] == ["DatasetDrift", "model_version=1", "window=1h"]
+    runs = _ui_runs(stack, url)
+    assert runs[url.rsplit("/", 1)[1]]["tags"] == ["DatasetDrift", "model_version=1", "window=1h"]
     # Scheduled runs every minute: the newest `keep` stay (TEST_SIZED_SPEC).
     assert len(runs) <= TEST_SIZED_SPEC["drift"]["reports"]["keep"]
     assert stack.webhook is not None
@@ -301,6 +310,11 @@ def test_true_outcomes_give_the_models_quality_and_no_quality_alert(stack: Stack
     assert quality["positiveClass"] == "bad"
     assert quality["rows"]["labelled"] == LABELLED
     assert quality["rocAuc"] >= 0.7, quality  # the model's own held-out AUC is above 0.75
+    # The run's page in the Evidently UI says what it judged (one read: runs go on every minute).
+    status = (stack.monitor() or {})["status"]
+    url = status["drift"]["report"]["url"]
+    listed = _ui_runs(stack, url)[url.rsplit("/", 1)[1]]
+    assert listed["metadata"]["quality"] == f"Completed: {status['quality']['message']}"
     assert stack.prometheus is not None
     stack.prometheus.wait_for(
         f'modelmonitor_quality_roc_auc{{monitor="{MONITOR}"}} >= 0.7', timeout=60

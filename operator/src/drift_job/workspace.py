@@ -72,7 +72,9 @@ class RunLabels:
 
 
 def run_labels(outcome: Outcome, *, model: str, window: str, monitor: str | None) -> RunLabels:
-    """The outcome's verdict as the run's name, its reason, model version and window as tags."""
+    """The outcome's verdict as the run's name, its reason, model version and window as tags;
+    the quality and fairness the same run judged, if any, in its metadata (the report itself is
+    the drift's, the model's output included)."""
     tags: list[str] = [outcome.reason]
     metadata = {
         "result": outcome.result,
@@ -89,6 +91,10 @@ def run_labels(outcome: Outcome, *, model: str, window: str, monitor: str | None
     if outcome.window_start is not None and outcome.window_end is not None:
         metadata["window_start"] = rfc3339(outcome.window_start)
         metadata["window_end"] = rfc3339(outcome.window_end)
+    if outcome.quality is not None:
+        metadata["quality"] = f"{outcome.quality.result}: {outcome.quality.message}"
+    if outcome.fairness is not None:
+        metadata["fairness"] = outcome.fairness.summary()
     return RunLabels(
         name=f"{outcome.reason}: {outcome.message}",
         tags=tuple(tags),

@@ -7,12 +7,15 @@ sampling at these sizes), so the job's numbers are the libraries' numbers.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from evidently.ui.workspace import Workspace
 from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 from sklearn.metrics import (
     brier_score_loss,
@@ -23,6 +26,7 @@ from sklearn.metrics import (
 )
 
 from drift_job.cli import main
+from modelmonitor.reportsui import project_id
 from prediction_store import ReferenceOutput
 
 from .conftest import MODEL, Store, german_credit_labels
@@ -248,6 +252,37 @@ def test_fairness_is_fairlearns_per_group_on_the_same_rows(
     workers = {g["name"]: g for g in attributes["foreign_worker"]["groups"]}
     assert set(workers) == {"yes", "no"}
     assert attributes["foreign_worker"]["enoughRows"] is (workers["no"]["rows"] >= 20)
+
+
+def test_the_quality_and_fairness_of_a_run_go_with_it_to_the_evidently_workspace(
+    sqlite_store: Store,
+    german_credit: pd.DataFrame,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The UI lists each run with what it judged: its quality and fairness in the metadata, the
+    model's output compared in the report beside the features."""
+    _register_scored(sqlite_store, german_credit.iloc[:400])
+    current = german_credit.iloc[400:]
+    scores = _scores(current)
+    labels = list(german_credit_labels().iloc[400:])
+    sqlite_store.add_predictions(current, scores=scores, decisions=_decide(scores), outcomes=labels)
+    workspace = tmp_path / "workspace"
+    code, document = _run(
+        sqlite_store, capsys, "--quality", "--quality-window", "1h",
+        "--fairness", json.dumps(FAIRNESS),
+        "--workspace", str(workspace), "--ui-url", "http://reports.example",
+    )  # fmt: skip
+    assert code == 0
+    run_id = uuid.UUID(document["report"]["url"].rsplit("/", 1)[1])
+    run = Workspace(str(workspace)).get_run(project_id(MODEL), run_id)
+    assert run is not None
+    assert run.metadata["quality"] == f"Completed: {document['quality']['message']}"
+    assert "ROC AUC" in run.metadata["quality"]
+    assert run.metadata["fairness"] == document["fairness"]["message"]
+    assert run.metadata["fairness"].startswith("Disparity: age_in_years (disparity;")
+    shown = [result.display_name for result in run.metric_results.values()]
+    assert any("prediction_score" in name for name in shown), shown
 
 
 def test_a_numerical_attribute_without_bins_is_a_configuration_error(

@@ -252,9 +252,7 @@ def _score(stack: Stack, batch: list[traffic.Application]) -> list[dict[str, Any
     return predictions
 
 
-def _score_and_report(
-    stack: Stack, batch: list[traffic.Application], outcomes: list[str]
-) -> None:
+def _score_and_report(stack: Stack, batch: list[traffic.Application], outcomes: list[str]) -> None:
     stack.send_feedback(_score(stack, batch), outcomes)
 
 
