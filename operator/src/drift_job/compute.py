@@ -1,4 +1,5 @@
-"""Evidently's `DataDriftPreset` over the reference and the current window.
+"""Evidently's `DataDriftPreset` over the reference and the current window, and a `ValueDrift` of
+each of the model's outputs beside it.
 
 Columns without a value on one side cannot be tested (Evidently refuses an empty column): they
 are left out of the run and reported by the caller. Evidently and pandas are imported here and
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
+from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
 from drift_job.config import DriftJobConfig
@@ -71,19 +73,37 @@ def build_preset(config: DriftJobConfig, tested: Sequence[Column]) -> DataDriftP
     )
 
 
+def output_drift(config: DriftJobConfig, outputs: Sequence[Column]) -> list[ValueDrift]:
+    """A `ValueDrift` per output column, with the method and threshold the preset would give it.
+
+    Outside the preset, so that its drifted-columns count (the report's headline, the Evidently
+    UI's panels) counts the features, as `driftShare` does."""
+    found = []
+    for name, kind in outputs:
+        method = config.column_methods.get(name)
+        if method is None and config.method != "auto":
+            method = config.method if kind in find_stattest(config.method).kinds else None
+        threshold = config.column_thresholds.get(name, config.threshold)
+        found.append(ValueDrift(column=name, method=method, threshold=threshold))
+    return found
+
+
 def run_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     tested: Sequence[Column],
     config: DriftJobConfig,
+    outputs: Sequence[Column] = (),
 ) -> Any:
-    """Evidently's snapshot (a `Snapshot`: .dict(), .json(), .save_html())."""
+    """Evidently's snapshot (a `Snapshot`: .dict(), .json(), .save_html()): the features'
+    drift (`tested`) and the model's outputs' (`outputs`)."""
+    every = [*tested, *outputs]
     definition = DataDefinition(
-        numerical_columns=[name for name, kind in tested if kind == "numerical"],
-        categorical_columns=[name for name, kind in tested if kind == "categorical"],
+        numerical_columns=[name for name, kind in every if kind == "numerical"],
+        categorical_columns=[name for name, kind in every if kind == "categorical"],
     )
-    names = [name for name, _ in tested]
-    report = Report([build_preset(config, tested)])
+    names = [name for name, _ in every]
+    report = Report([build_preset(config, tested), *output_drift(config, outputs)])
     with warnings.catch_warnings():
         # SciPy warns on a category the reference never had (expected count 0): the test still
         # answers (p-value 0, drift), and the warning would only clutter the job's log.

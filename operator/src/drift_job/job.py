@@ -169,11 +169,15 @@ def _compare(engine: sa.Engine, config: DriftJobConfig, clock: Callable[[], date
     reference, output_columns, not_compared = output_reference(
         reference, config.reference_decision_shares
     )
-    tested = [*split.tested, *((name, OUTPUT_KINDS[name]) for name in output_columns)]
+    output_kinds = [(name, OUTPUT_KINDS[name]) for name in output_columns]
     computing = time.monotonic()
-    snapshot = run_report(reference, current, tested, config) if split.tested else None
+    snapshot = (
+        run_report(reference, current, split.tested, config, output_kinds) if split.tested else None
+    )
     log.info(
-        "compared %d columns with Evidently in %.1fs", len(tested), time.monotonic() - computing
+        "compared %d columns with Evidently in %.1fs",
+        len(split.tested) + len(output_kinds),
+        time.monotonic() - computing,
     )
     every_column = columns_from_snapshot(snapshot.dict()) if snapshot is not None else []
     compared, outputs = split_outputs(every_column)

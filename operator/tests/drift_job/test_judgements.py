@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from evidently.core.metric_types import CountValue
 from evidently.ui.workspace import Workspace
 from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 from sklearn.metrics import (
@@ -281,8 +282,14 @@ def test_the_quality_and_fairness_of_a_run_go_with_it_to_the_evidently_workspace
     assert "ROC AUC" in run.metadata["quality"]
     assert run.metadata["fairness"] == document["fairness"]["message"]
     assert run.metadata["fairness"].startswith("Disparity: age_in_years (disparity;")
-    shown = [result.display_name for result in run.metric_results.values()]
-    assert any("prediction_score" in name for name in shown), shown
+    shown = {result.display_name: result for result in run.metric_results.values()}
+    assert {"Value drift for prediction_score", "Value drift for prediction_decision"} <= set(shown)
+    # The report's headline counts the features, as the status does; the outputs stand apart.
+    headline = shown["Count of Drifted Columns"]
+    assert isinstance(headline, CountValue)
+    assert headline.count.value == document["driftedColumns"]
+    counted = headline.count.metric_value_location.metric.params["columns"]
+    assert set(counted) == {feature["name"] for feature in document["features"]}
 
 
 def test_a_numerical_attribute_without_bins_is_a_configuration_error(
