@@ -14,9 +14,10 @@ The same tests run on two paths, chosen by the `kube` fixture's cluster (demo.st
 
 The tests run in order and share the stack: each is one step of the scenario (normal traffic,
 drifted traffic, outcomes reported for the predictions, a degraded phase where they contradict
-the model, an unfair phase where one group is refused, an error burst, a store restart, the drift
-job's failures, the operator killed, the monitor and the charts removed). The outcomes come
-before the error burst, whose feedback would count among the labelled predictions.
+the model, an unfair phase where one group is refused, an error burst, a store restart, an API
+pod deleted, the drift job's failures, the operator killed, the monitor and the charts
+removed). The outcomes come before the error burst, whose feedback would count among the
+labelled predictions.
 """
 
 from __future__ import annotations
