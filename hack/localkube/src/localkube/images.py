@@ -8,6 +8,7 @@ unchanged image is never built twice, and a cluster's containerd imports the arc
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import re
@@ -243,7 +244,31 @@ def podman_image_archive(reference: str, report: Reporter) -> ImageArchive:
             partial.unlink(missing_ok=True)
             raise BuildError(f"podman save {reference} failed: {saved.stderr.strip()}")
         partial.rename(archive)
-        for stale in archive.parent.glob(f"{stem}-*.tar"):
-            if stale != archive:
-                stale.unlink(missing_ok=True)
+        prune_archives(archive.parent, _repository(reference), keep=ARCHIVES_KEPT)
     return ImageArchive(reference, archive)
+
+
+# Archives kept per repository: a tag per content hash makes a new archive (hundreds of MB) at
+# every change, so the oldest go, as hack/images/build.sh drops all but its newest 3 tags.
+ARCHIVES_KEPT = 3
+
+
+def _repository(reference: str) -> str:
+    name, _, tag = reference.rpartition(":")
+    return name if name and "/" not in tag else reference
+
+
+def prune_archives(folder: Path, repository: str, *, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest archives of ``repository`` in ``folder`` (those of
+    other repositories stay); the ones deleted."""
+    prefix = re.sub(r"[^a-zA-Z0-9_.-]+", "_", repository) + "_"
+    archives = [
+        path
+        for path in folder.glob(f"{glob.escape(prefix)}*.tar")
+        # `a_b_` must not take `a_b_c_<tag>`: what follows the prefix is one tag-ID stem.
+        if "_" not in path.name[len(prefix) :]
+    ]
+    archives.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    for stale in archives[keep:]:
+        stale.unlink(missing_ok=True)
+    return archives[keep:]
