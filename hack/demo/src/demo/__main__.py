@@ -90,19 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(work_dir: Path, *, postgres: bool, keep: bool) -> int:
     out = Narrator(total=12)
     out.step("Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)")
-    out.say("the first run builds them from their Go modules: ~20-40 min on 2 cores, with progress")
+    out.say(
+        "the first run builds them from their Go modules: ~9 min on 2 idle cores, with progress"
+    )
     ensure_binaries((*CONTROL_PLANE, HELM_CLI), report_to_stderr)
     with _cluster(work_dir / "cluster") as kube, _database(work_dir, postgres) as database_url:
         out.say(f"export KUBECONFIG={kube.kubeconfig}")
-        stack = LocalStack(kube, work_dir, database_url=database_url, say=out.say)
-        try:
-            _scenario(stack, kube, out)
-            if keep:
-                out.say("everything keeps running; Ctrl-C stops it")
-                while True:
-                    time.sleep(3600)
-        finally:
-            stack.stop()
+        _tell(LocalStack(kube, work_dir, database_url=database_url, say=out.say), kube, out, keep)
     print(f"\ndemo finished; logs and the prediction store are in {work_dir}")
     return 0
 
@@ -111,8 +105,8 @@ def _run_in_pods(work_dir: Path, *, keep: bool) -> int:
     out = Narrator(total=13)
     out.step("Kubernetes: a control plane and a node (containerd, kubelet, kube-proxy, CoreDNS)")
     out.say(
-        "the first run builds them from their Go modules (~10 min of CPU; kube-prometheus-stack's "
-        "images ~15 more, later), with progress"
+        "the first run builds them from their Go modules (~9 min on 2 idle cores; "
+        "kube-prometheus-stack's images ~5 more, later), with progress"
     )
     ensure_binaries((*CONTROL_PLANE, *NODE, HELM_CLI), report_to_stderr)
     with _cluster(work_dir / "cluster", node=True) as kube:
@@ -120,17 +114,21 @@ def _run_in_pods(work_dir: Path, *, keep: bool) -> int:
         _print_indented(kube.kubectl("get", "nodes,pods", "-A", "-o", "wide").stdout)
         out.step("The product's images, built here (podman) and imported into the node")
         images = local_node_images(out.say)
-        stack = PodStack(kube, work_dir, images=images, say=out.say)
-        try:
-            _scenario(stack, kube, out)
-            if keep:
-                out.say("everything keeps running; Ctrl-C stops it")
-                while True:
-                    time.sleep(3600)
-        finally:
-            stack.stop()
+        _tell(PodStack(kube, work_dir, images=images, say=out.say), kube, out, keep)
     print(f"\ndemo finished; logs are in {work_dir}")
     return 0
+
+
+def _tell(stack: Stack, kube: Kube, out: Narrator, keep: bool) -> None:
+    """The scenario on either stack; with ``keep``, everything stays up until Ctrl-C."""
+    try:
+        _scenario(stack, kube, out)
+        if keep:
+            out.say("everything keeps running; Ctrl-C stops it")
+            while True:
+                time.sleep(3600)
+    finally:
+        stack.stop()
 
 
 def _scenario(stack: Stack, kube: Kube, out: Narrator) -> None:
