@@ -222,12 +222,12 @@ def tilt(helm: Helm) -> TiltRecord:
 
 @pytest.fixture(scope="module")
 def vendored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkout in <top>/work/repo, with the vendored chart in <top>/shared/vendor/charts."""
+    """A checkout with the vendored chart two folders above it, in shared/vendor/charts."""
     top = tmp_path_factory.mktemp("layout")
     charts = top / "shared" / "vendor" / "charts"
     charts.mkdir(parents=True)
     (charts / KPS_FILE).write_bytes(b"")
-    checkout = top / "work" / "repo"
+    checkout = top / "projects" / "checkout"
     checkout.mkdir(parents=True)
     return checkout
 
